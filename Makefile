@@ -1,0 +1,73 @@
+# ÉLIER catalogue. `make` lists the targets.
+#
+# DATABASE_URL from the environment wins; without it, targets that need a
+# database start the project's private PostgreSQL (scripts/pg.sh, data in .pg/).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PRODUCTS ?= 10000
+SEED     ?= 1
+DATA     ?= ./data
+ADDR     ?= :3000
+BIN      := bin
+GOFLAGS_TEST ?= -race -count=1
+
+# with_db runs its argument with DATABASE_URL set, starting the private
+# cluster when none is given.
+with_db = export DATABASE_URL="$${DATABASE_URL:-$$(scripts/pg.sh start)}"; $(1)
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build elier-etl and elier-api into bin/
+	go build -o $(BIN)/elier-etl ./cmd/etl
+	go build -o $(BIN)/elier-api ./cmd/api
+
+.PHONY: run
+run: build ## private Postgres, sample export in ./data if empty (PRODUCTS=10000), load, serve on :3000
+	@$(call with_db, \
+	  if ! ls $(DATA)/*.csv >/dev/null 2>&1; then $(BIN)/elier-etl generate --products $(PRODUCTS) --seed $(SEED) $(DATA); fi; \
+	  $(BIN)/elier-etl load --if-changed $(DATA); \
+	  mkdir -p .run; echo $$$$ > .run/api.pid; exec $(BIN)/elier-api --addr $(ADDR))
+
+.PHONY: test
+test: ## run every test (go test -race) against the private Postgres
+	@$(call with_db, go test $(GOFLAGS_TEST) ./...)
+
+.PHONY: lint
+lint: ## go vet, gofmt check, staticcheck
+	go vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	go tool staticcheck ./...
+
+.PHONY: generate
+generate: build ## write a synthetic export to ./data (PRODUCTS=10000 SEED=1)
+	$(BIN)/elier-etl generate --products $(PRODUCTS) --seed $(SEED) $(DATA)
+
+.PHONY: load
+load: build ## load ./data into the database
+	@$(call with_db, $(BIN)/elier-etl load $(DATA))
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	@for t in $$(grep -rhoE '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' . | sed 's/func //' | sort -u); do \
+	  pkg=$$(grep -rlE "^func $$t\(" --include='*_test.go' . | head -1 | xargs dirname); \
+	  echo "== $$t ($$pkg)"; go test -run '^$$' -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-30s} $$pkg; done
+
+.PHONY: stop
+stop: ## stop what `make run` started and the private Postgres
+	@if [ -f .run/api.pid ]; then kill $$(cat .run/api.pid) 2>/dev/null || true; rm -f .run/api.pid; fi
+	@scripts/pg.sh stop
+
+.PHONY: clean
+clean: stop ## stop everything and remove bin/, .pg/ and .run/
+	rm -rf $(BIN) .pg .run
+
+.PHONY: bench-etl
+bench-etl: build ## loader vs raw-COPY floor at full scale (BENCH_PRODUCTS=1000011)
+	@$(call with_db, scripts/bench-etl.sh)
