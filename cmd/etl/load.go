@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+
+	"github.com/elier/catalogue/pkg/loader"
+	"github.com/elier/catalogue/pkg/readmodel"
+)
+
+// dbFlag adds --database-url, defaulting to $DATABASE_URL.
+func dbFlag(c *cobra.Command, url *string) {
+	c.Flags().StringVar(url, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (default $DATABASE_URL)")
+}
+
+// openPool connects with enough connections for a load: one per input file,
+// the lock holder, and the document builders' streams.
+func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	if url == "" {
+		return nil, usageError{errors.New("no database: set DATABASE_URL or pass --database-url")}
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("parsing the database URL: %w", err)}
+	}
+	cfg.MaxConns = 24
+	cfg.MinConns = 0
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connecting to %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+	}
+	return pool, nil
+}
+
+func (a *app) loadCmd() *cobra.Command {
+	var (
+		url         string
+		opts        readmodel.RebuildOptions
+		summaryJSON string
+		progress    string
+	)
+	c := &cobra.Command{
+		Use:   "load DIR",
+		Short: "Load the six CSV files of DIR into a new build and swap it in",
+		Long: `Load streams product.csv, features.csv, styles.csv, skus.csv, photos.csv and
+related.csv from DIR into a new build, builds the served documents and swaps
+the build in atomically; the previous build is kept for rollback.
+
+Exit status: 0 on success (and when --if-changed finds nothing new),
+75 when another load holds the lock, 2 for a bad command line, 1 otherwise.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			opts.Dir = args[0]
+			opts.Log = a.log
+			if opts.MaxRejectRatio < 0 || opts.MaxRejectRatio > 1 {
+				return usageError{errors.New("--max-reject-ratio must be between 0 and 1")}
+			}
+			pool, err := openPool(ctx, url)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+
+			bars := progress == "bars" || (progress == "auto" && isTerminal(a.stderr))
+			var stopProgress func()
+			opts.OnOpen = func(e *loader.Export) {
+				if bars {
+					stopProgress = startBars(a.stderr, e)
+				} else if progress != "none" {
+					stopProgress = startProgressLog(a.log, e)
+				}
+			}
+			sum, err := readmodel.Rebuild(ctx, pool, opts)
+			if stopProgress != nil {
+				stopProgress()
+			}
+			if errors.Is(err, readmodel.ErrUnchanged) {
+				a.log.Info("nothing to do: the export equals the live build's", "dir", opts.Dir)
+				return nil
+			}
+			if sum != nil && len(sum.Files) > 0 {
+				printSummary(a.stdout, sum, err)
+				if summaryJSON != "" {
+					if werr := writeJSON(summaryJSON, sum); werr != nil && err == nil {
+						err = werr
+					}
+				}
+			}
+			if errors.Is(err, readmodel.ErrBusy) {
+				return &exitError{code: exitBusy, err: err}
+			}
+			if err != nil {
+				return fmt.Errorf("load failed, the live build is unchanged: %w", err)
+			}
+			return nil
+		},
+	}
+	dbFlag(c, &url)
+	f := c.Flags()
+	f.StringVar(&opts.RejectDir, "reject-dir", "rejects", "directory for the reject files (one per input file)")
+	f.Float64Var(&opts.MaxRejectRatio, "max-reject-ratio", 0.01, "fraction of a file's lines that may be rejected before the load fails")
+	f.Float64Var(&opts.MaxShrink, "max-shrink", 0.5, "refuse to swap when a table shrinks by more than this fraction against the live build (1 allows anything)")
+	f.BoolVar(&opts.IfChanged, "if-changed", false, "do nothing when the files equal the live build's (size and SHA-256)")
+	f.IntVar(&opts.Ranges, "parallel", runtime.NumCPU(), "product-id ranges building documents in parallel")
+	f.StringVar(&summaryJSON, "summary-json", "", "also write the end-of-run summary as JSON to this file")
+	f.StringVar(&progress, "progress", "auto", "progress display: auto (bars on a terminal, log lines otherwise), bars, log, none")
+	return c
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing summary: %w", err)
+	}
+	return nil
+}
+
+func (a *app) statusCmd() *cobra.Command {
+	var url string
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Print the live and previous builds",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pool, err := openPool(cmd.Context(), url)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			builds, err := readmodel.Status(cmd.Context(), pool)
+			if err != nil {
+				return err
+			}
+			printStatus(a.stdout, builds)
+			return nil
+		},
+	}
+	dbFlag(c, &url)
+	return c
+}
+
+func (a *app) rollbackCmd() *cobra.Command {
+	var url string
+	c := &cobra.Command{
+		Use:   "rollback",
+		Short: "Make the previous build live again (the current one becomes previous)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pool, err := openPool(cmd.Context(), url)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			id, err := readmodel.Rollback(cmd.Context(), pool)
+			if errors.Is(err, readmodel.ErrBusy) {
+				return &exitError{code: exitBusy, err: err}
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "build %d is live again\n", id)
+			return nil
+		},
+	}
+	dbFlag(c, &url)
+	return c
+}

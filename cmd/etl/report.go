@@ -1,0 +1,137 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/elier/catalogue/pkg/loader"
+	"github.com/elier/catalogue/pkg/readmodel"
+)
+
+// printSummary writes the end-of-run table: per file what was read, loaded,
+// repaired and rejected (by reason), then the phases.
+func printSummary(w io.Writer, s *readmodel.Summary, loadErr error) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "file\tread\tloaded\trepaired\trejected\tseconds\treasons\t")
+	for _, f := range s.Files {
+		if f.File == "" {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.1f\t%s\t\n", f.File, f.Read, f.Loaded, f.Repaired, f.Rejected, f.Seconds, reasons(f.Reasons))
+	}
+	tw.Flush()
+	if loadErr != nil {
+		fmt.Fprintf(w, "build %d failed; the live build is unchanged\n", s.BuildID)
+		return
+	}
+	fmt.Fprintf(w, "documents %d; load %.1fs, documents %.1fs, swap %.3fs, total %.1fs; build %d is live\n",
+		s.Documents, s.Seconds.Load, s.Seconds.Documents, s.Seconds.Swap, s.Seconds.Total, s.BuildID)
+}
+
+func reasons(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+func printStatus(w io.Writer, builds []readmodel.BuildInfo) {
+	if len(builds) == 0 {
+		fmt.Fprintln(w, "no build yet: run `elier-etl load DIR`")
+		return
+	}
+	for _, b := range builds {
+		fmt.Fprintf(w, "%s build %d (%s) from %s\n", b.State, b.ID, b.Schema, b.SourceDir)
+		if b.FinishedAt != nil {
+			fmt.Fprintf(w, "  built    %s\n", b.FinishedAt.Format(time.RFC3339))
+		}
+		if b.SwappedAt != nil {
+			fmt.Fprintf(w, "  swapped  %s\n", b.SwappedAt.Format(time.RFC3339))
+		}
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, t := range loader.Tables {
+			src := b.Sources[t.File()]
+			fmt.Fprintf(tw, "  %s\t%d rows\t%d bytes\tsha256 %s\n", t.File(), b.Counts[t.String()], src.Bytes, src.SHA256)
+		}
+		fmt.Fprintf(tw, "  documents\t%d\t\t\n", b.Counts["documents"])
+		tw.Flush()
+	}
+}
+
+// startBars draws one progress bar per file on a terminal until stopped.
+func startBars(w io.Writer, e *loader.Export) func() {
+	return ticker(200*time.Millisecond, func(final bool) {
+		var b strings.Builder
+		for i, t := range loader.Tables {
+			fp := &e.Progress.Files[i]
+			frac := 1.0
+			if fp.Size > 0 {
+				frac = float64(fp.Bytes.Load()) / float64(fp.Size)
+			}
+			n := int(frac * 30)
+			n = min(max(n, 0), 30)
+			fmt.Fprintf(&b, "\r\033[K%-13s [%s%s] %5.1f%% %12d rows\n", t.File(), strings.Repeat("#", n), strings.Repeat(".", 30-n), 100*frac, fp.Rows.Load())
+		}
+		fmt.Fprint(w, b.String())
+		if !final {
+			fmt.Fprintf(w, "\033[%dA", len(loader.Tables))
+		}
+	})
+}
+
+// startProgressLog logs every file's progress every ten seconds.
+func startProgressLog(log *slog.Logger, e *loader.Export) func() {
+	last := time.Now()
+	var prev [len(loader.Tables)]int64
+	return ticker(10*time.Second, func(final bool) {
+		if final {
+			return
+		}
+		dt := time.Since(last).Seconds()
+		last = time.Now()
+		for i, t := range loader.Tables {
+			fp := &e.Progress.Files[i]
+			rows := fp.Rows.Load()
+			if fp.Done.Load() && prev[i] == rows {
+				continue
+			}
+			log.Info("progress", "file", t.File(), "bytes", fp.Bytes.Load(), "size", fp.Size, "rows", rows, "rows_per_s", int64(float64(rows-prev[i])/dt))
+			prev[i] = rows
+		}
+	})
+}
+
+// ticker calls fn every d until the returned stop is called, then once more
+// with final set.
+func ticker(d time.Duration, fn func(final bool)) func() {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				fn(false)
+			case <-done:
+				fn(true)
+				return
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}

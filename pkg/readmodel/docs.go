@@ -1,0 +1,500 @@
+package readmodel
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/elier/catalogue/pkg/loader"
+	"github.com/elier/catalogue/sql"
+)
+
+// The documents are built in Go from six sorted streams, one per staging
+// table, merged by product id: PostgreSQL does what it is good at (sorting
+// tens of millions of rows, in parallel backends) and Go does the JSON,
+// which a single jsonb_agg statement does about ten times slower. The
+// product ids are split into ranges, each merged by its own goroutine with
+// its own connections, so both cores work.
+
+// docRange is a span of product ids and the ord of its first product.
+type docRange struct {
+	lo, hi   int32
+	firstOrd int32
+}
+
+// splitRanges cuts the product ids into n ranges of about equal counts.
+func splitRanges(ids *loader.IDSet, n int) []docRange {
+	total := ids.Len()
+	if total == 0 {
+		return nil
+	}
+	if n < 1 {
+		n = 1
+	}
+	per := (total + n - 1) / n
+	var out []docRange
+	i := 0
+	ids.Ascending(func(id int32) bool {
+		if i%per == 0 {
+			if len(out) > 0 {
+				out[len(out)-1].hi = id - 1
+			}
+			out = append(out, docRange{lo: id, firstOrd: int32(i + 1)})
+		}
+		i++
+		return true
+	})
+	out[len(out)-1].hi = 1<<31 - 1
+	return out
+}
+
+// errOutOfOrder means a stored-order stream was not in document order after
+// all; the sorted variant is used instead.
+var errOutOfOrder = errors.New("staging rows out of document order")
+
+// buildDocs fills schema.docs from the staging tables of schema. When the
+// loader saw every file grouped by product (grouped), the tables are read in
+// stored order with no sort, in one range; otherwise, or if that turns out
+// wrong, PostgreSQL sorts them, split into ranges merged in parallel.
+func buildDocs(ctx context.Context, pool *pgxpool.Pool, schema string, products *loader.IDSet, grouped bool, ranges int, log *slog.Logger) (int64, error) {
+	quoted := pgx.Identifier{schema}.Sanitize()
+	if _, err := pool.Exec(ctx, sql.Expand(sql.Must("docs.sql"), "schema", quoted)); err != nil {
+		return 0, fmt.Errorf("creating docs table: %w", err)
+	}
+	queries := sql.Named("build_queries.sql")
+	for k, q := range queries {
+		queries[k] = sql.Expand(q, "schema", quoted)
+	}
+	var n int64
+	var err error
+	if grouped {
+		n, err = buildRanges(ctx, pool, schema, queries, splitRanges(products, 1), true, log)
+		if errors.Is(err, errOutOfOrder) {
+			log.Warn("staging tables not in stored order; sorting instead", "err", err)
+			if _, err = pool.Exec(ctx, "TRUNCATE "+pgx.Identifier{schema, "docs"}.Sanitize()); err != nil {
+				return 0, fmt.Errorf("truncating docs: %w", err)
+			}
+			grouped = false
+		}
+	}
+	if !grouped {
+		n, err = buildRanges(ctx, pool, schema, queries, splitRanges(products, ranges), false, log)
+	}
+	if err != nil {
+		return 0, err
+	}
+	t := time.Now()
+	defer func() { log.Debug("documents indexed", "seconds", time.Since(t).Seconds()) }()
+	if _, err := pool.Exec(ctx, sql.Expand(sql.Must("docs_index.sql"), "schema", quoted)); err != nil {
+		return 0, fmt.Errorf("indexing docs: %w", err)
+	}
+	return n, nil
+}
+
+func buildRanges(ctx context.Context, pool *pgxpool.Pool, schema string, queries map[string]string, rs []docRange, stored bool, log *slog.Logger) (int64, error) {
+	g, gctx := errgroup.WithContext(ctx)
+	counts := make([]int64, len(rs))
+	for i, r := range rs {
+		g.Go(func() error {
+			n, err := buildRange(gctx, pool, schema, queries, r, stored, log)
+			counts[i] = n
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, n := range counts {
+		total += n
+	}
+	return total, nil
+}
+
+// stream is one sorted query's rows, read one ahead.
+type stream struct {
+	name string
+	conn *pgxpool.Conn
+	rows pgx.Rows
+	vals [][]byte // current row's raw values; nil when exhausted
+	fmts []int16
+	// The (column 0, column 1) key of the previous row, checked to ascend:
+	// it proves the document order that the merge relies on.
+	k0, k1 int64
+	keys   int // how many leading columns form the order key
+}
+
+func openStream(ctx context.Context, pool *pgxpool.Pool, name, query string, r docRange, stored bool) (*stream, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("building documents (%s): %w", name, err)
+	}
+	// Sorts of millions of rows: give them the memory to stay in RAM. Stored
+	// order: a plain sequential scan from the first block (no synchronized
+	// scans, no parallel workers).
+	set := "SET work_mem = '1GB'"
+	if stored {
+		set = "SET synchronize_seqscans = off; SET max_parallel_workers_per_gather = 0"
+	}
+	if _, err := conn.Exec(ctx, set); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("building documents (%s): %w", name, err)
+	}
+	rows, err := conn.Query(ctx, query, r.lo, r.hi)
+	if err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("building documents (%s): %w", name, err)
+	}
+	s := &stream{name: name, conn: conn, rows: rows, keys: 1, k0: -1}
+	switch name {
+	case "styles", "skus", "photos":
+		s.keys = 2
+	}
+	for _, fd := range rows.FieldDescriptions() {
+		s.fmts = append(s.fmts, fd.Format)
+	}
+	return s, s.advance()
+}
+
+func (s *stream) advance() error {
+	if s.rows.Next() {
+		s.vals = s.rows.RawValues()
+		k0, k1 := s.int(0), int64(0)
+		if s.keys == 2 {
+			k1 = s.int(1)
+		}
+		if k0 < s.k0 || (k0 == s.k0 && k1 < s.k1) || (s.name == "products" && k0 == s.k0) {
+			return fmt.Errorf("building documents (%s): key (%d, %d) after (%d, %d): %w", s.name, k0, k1, s.k0, s.k1, errOutOfOrder)
+		}
+		s.k0, s.k1 = k0, k1
+		return nil
+	}
+	s.vals = nil
+	if err := s.rows.Err(); err != nil {
+		return fmt.Errorf("building documents (%s): %w", s.name, err)
+	}
+	return nil
+}
+
+func (s *stream) close() {
+	s.rows.Close()
+	s.conn.Release()
+}
+
+// int reads column i as an integer, in either wire format.
+func (s *stream) int(i int) int64 {
+	b := s.vals[i]
+	if s.fmts[i] == pgx.TextFormatCode {
+		n, _ := strconv.ParseInt(string(b), 10, 64)
+		return n
+	}
+	switch len(b) {
+	case 2:
+		return int64(int16(binary.BigEndian.Uint16(b)))
+	case 4:
+		return int64(int32(binary.BigEndian.Uint32(b)))
+	case 8:
+		return int64(binary.BigEndian.Uint64(b))
+	}
+	return 0
+}
+
+func (s *stream) bool(i int) bool {
+	b := s.vals[i]
+	if s.fmts[i] == pgx.TextFormatCode {
+		return len(b) > 0 && b[0] == 't'
+	}
+	return len(b) == 1 && b[0] == 1
+}
+
+// key is the stream's current product id, or -1 when it is exhausted.
+func (s *stream) key() int64 {
+	if s.vals == nil {
+		return -1
+	}
+	return s.int(0)
+}
+
+// buildRange merges one range's streams into documents and COPYs them in.
+func buildRange(ctx context.Context, pool *pgxpool.Pool, schema string, queries map[string]string, r docRange, stored bool, log *slog.Logger) (int64, error) {
+	names := []string{"products", "features", "styles", "skus", "photos", "related"}
+	streams := map[string]*stream{}
+	defer func() {
+		for _, s := range streams {
+			s.close()
+		}
+	}()
+	// Open the six streams at once: each waits for its sort, and the sorts
+	// run in parallel backends.
+	t := time.Now()
+	// (Not an errgroup: its context ends with Wait, and the streams live on.)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	opened := make([]*stream, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		wg.Go(func() {
+			q := queries[n]
+			if stored {
+				q = queries[n+"_stored"]
+			}
+			opened[i], errs[i] = openStream(ctx, pool, n, q, r, stored)
+		})
+	}
+	wg.Wait()
+	for i, s := range opened {
+		if s != nil {
+			streams[names[i]] = s
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return 0, err
+	}
+	log.Debug("document streams sorted", "lo", r.lo, "hi", r.hi, "seconds", time.Since(t).Seconds())
+	t = time.Now()
+	defer func() { log.Debug("documents merged and copied", "lo", r.lo, "seconds", time.Since(t).Seconds()) }()
+	src := &docSource{
+		p: streams["products"], f: streams["features"], st: streams["styles"],
+		sk: streams["skus"], ph: streams["photos"], rel: streams["related"],
+		ord: r.firstOrd,
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("building documents: %w", err)
+	}
+	defer conn.Release()
+	n, err := conn.CopyFrom(ctx, pgx.Identifier{schema, "docs"},
+		[]string{"id", "ord", "list_item", "product", "styles", "related"}, src)
+	if src.err != nil {
+		// The server's answer to our CopyFail only echoes the text.
+		return n, src.err
+	}
+	if err != nil {
+		return n, fmt.Errorf("building documents: %w", err)
+	}
+	return n, nil
+}
+
+// docSource produces one product's documents per row for COPY.
+type docSource struct {
+	p, f, st, sk, ph, rel *stream
+	ord                   int32
+	list, prod, styles    []byte
+	related               []byte
+	vals                  [6]any
+	err                   error
+}
+
+func (d *docSource) Next() bool {
+	if d.p.vals == nil || d.err != nil {
+		return false
+	}
+	d.err = d.build()
+	return d.err == nil
+}
+
+func (d *docSource) Values() ([]any, error) { return d.vals[:], nil }
+func (d *docSource) Err() error             { return d.err }
+
+func (d *docSource) build() error {
+	p := d.p
+	id := p.key()
+
+	// list item and product
+	b := d.list[:0]
+	b = append(b, `{"id":`...)
+	b = strconv.AppendInt(b, id, 10)
+	b = appendField(b, "name", p.vals[1])
+	b = appendField(b, "slogan", p.vals[2])
+	b = appendField(b, "description", p.vals[3])
+	b = appendField(b, "category", p.vals[4])
+	b = append(b, `,"default_price":"`...)
+	b = loader.Cents(p.int(5)).AppendText(b)
+	b = append(b, '"')
+	pr := append(d.prod[:0], b...)
+	b = append(b, '}')
+	d.list = b
+
+	pr = append(pr, `,"features":[`...)
+	for n := 0; d.f.key() == id; n++ {
+		if n > 0 {
+			pr = append(pr, ',')
+		}
+		pr = append(pr, `{"feature":`...)
+		pr = appendJSONString(pr, d.f.vals[1])
+		pr = append(pr, `,"value":`...)
+		if d.f.vals[2] == nil {
+			pr = append(pr, "null"...)
+		} else {
+			pr = appendJSONString(pr, d.f.vals[2])
+		}
+		pr = append(pr, '}')
+		if err := d.f.advance(); err != nil {
+			return err
+		}
+	}
+	d.prod = append(pr, "]}"...)
+
+	// styles
+	s := append(d.styles[:0], `{"product_id":"`...)
+	s = strconv.AppendInt(s, id, 10)
+	s = append(s, `","results":[`...)
+	for n := 0; d.st.key() == id; n++ {
+		st := d.st
+		sid := st.int(1)
+		if n > 0 {
+			s = append(s, ',')
+		}
+		s = append(s, `{"style_id":`...)
+		s = strconv.AppendInt(s, sid, 10)
+		s = appendField(s, "name", st.vals[2])
+		s = append(s, `,"original_price":"`...)
+		s = loader.Cents(st.int(4)).AppendText(s)
+		s = append(s, `","sale_price":`...)
+		if st.vals[3] == nil {
+			s = append(s, "null"...)
+		} else {
+			s = append(s, '"')
+			s = loader.Cents(st.int(3)).AppendText(s)
+			s = append(s, '"')
+		}
+		if st.bool(5) {
+			s = append(s, `,"default?":true,"photos":[`...)
+		} else {
+			s = append(s, `,"default?":false,"photos":[`...)
+		}
+		k := 0
+		for ; d.ph.key() == id && d.ph.int(1) == sid; k++ {
+			if k > 0 {
+				s = append(s, ',')
+			}
+			s = append(s, `{"thumbnail_url":`...)
+			s = appendJSONString(s, d.ph.vals[3])
+			s = append(s, `,"url":`...)
+			s = appendJSONString(s, d.ph.vals[2])
+			s = append(s, '}')
+			if err := d.ph.advance(); err != nil {
+				return err
+			}
+		}
+		if k == 0 {
+			s = append(s, `{"thumbnail_url":null,"url":null}`...)
+		}
+		s = append(s, `],"skus":{`...)
+		k = 0
+		for ; d.sk.key() == id && d.sk.int(1) == sid; k++ {
+			if k > 0 {
+				s = append(s, ',')
+			}
+			s = append(s, '"')
+			s = strconv.AppendInt(s, d.sk.int(2), 10)
+			s = append(s, `":{"quantity":`...)
+			s = strconv.AppendInt(s, d.sk.int(4), 10)
+			s = append(s, `,"size":`...)
+			s = appendJSONString(s, d.sk.vals[3])
+			s = append(s, '}')
+			if err := d.sk.advance(); err != nil {
+				return err
+			}
+		}
+		if k == 0 {
+			s = append(s, `"null":{"quantity":null,"size":null}`...)
+		}
+		s = append(s, "}}"...)
+		if err := st.advance(); err != nil {
+			return err
+		}
+	}
+	d.styles = append(s, "]}"...)
+
+	// related
+	rl := append(d.related[:0], '[')
+	for n := 0; d.rel.key() == id; n++ {
+		if n > 0 {
+			rl = append(rl, ',')
+		}
+		rl = strconv.AppendInt(rl, d.rel.int(1), 10)
+		if err := d.rel.advance(); err != nil {
+			return err
+		}
+	}
+	d.related = append(rl, ']')
+
+	// Children sort by product id like the products do, so after this
+	// product none may still point at an id at or below it.
+	for _, c := range []*stream{d.f, d.st, d.sk, d.ph, d.rel} {
+		if k := c.key(); k != -1 && k <= id {
+			return fmt.Errorf("building documents: %s row for product %d out of order (staging inconsistent)", c.name, k)
+		}
+	}
+	d.vals = [6]any{int32(id), d.ord, d.list, d.prod, d.styles, d.related}
+	d.ord++
+	return p.advance()
+}
+
+// appendField appends `,"name":"value"`.
+func appendField(b []byte, name string, v []byte) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return appendJSONString(b, v)
+}
+
+// appendJSONString appends s as a JSON string. The loader rejected invalid
+// UTF-8, so only quotes, backslashes and control characters need escapes;
+// U+2028 and U+2029 are escaped too, for JavaScript consumers.
+func appendJSONString(b, s []byte) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < 0x80 {
+			i++
+			continue
+		}
+		if c >= 0x80 {
+			r, size := utf8.DecodeRune(s[i:])
+			if r == '\u2028' || r == '\u2029' {
+				b = append(b, s[start:i]...)
+				b = append(b, `\u202`...)
+				b = append(b, hex[r&0xf])
+				i += size
+				start = i
+				continue
+			}
+			i += size
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"':
+			b = append(b, '\\', '"')
+		case '\\':
+			b = append(b, '\\', '\\')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		i++
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
