@@ -59,7 +59,7 @@ the build in atomically; the previous build is kept for rollback.
 
 Exit status: 0 on success (and when --if-changed finds nothing new),
 75 when another load holds the lock, 2 for a bad command line, 1 otherwise.`,
-		Args: cobra.ExactArgs(1),
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			opts.Dir = args[0]
@@ -135,7 +135,7 @@ func (a *app) statusCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Print the live and previous builds",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			pool, err := openPool(cmd.Context(), url)
 			if err != nil {
@@ -159,7 +159,7 @@ func (a *app) rollbackCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "rollback",
 		Short: "Make the previous build live again (the current one becomes previous)",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			pool, err := openPool(cmd.Context(), url)
 			if err != nil {
