@@ -89,10 +89,10 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, opts RebuildOptions) (*Sum
 		opts.Ranges = 2
 	}
 	// A load holds many connections at once: the lock, a COPY per file, and
-	// per document range six streams and a COPY. Size a pool for exactly
+	// per document range six streams and the COPYs. Size a pool for exactly
 	// that rather than deadlock on a caller's smaller one.
 	cfg := pool.Config()
-	cfg.MaxConns = int32(1 + max(len(loader.Tables), 7*opts.Ranges))
+	cfg.MaxConns = int32(1 + max(len(loader.Tables), connsPerRange*opts.Ranges))
 	cfg.MinConns = 0
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -328,7 +328,12 @@ func checkShrink(ctx context.Context, conn *pgxpool.Conn, q map[string]string, c
 	if err != nil {
 		return fmt.Errorf("reading the live build's counts: %w", err)
 	}
-	for table, old := range live {
+	tables := []string{"documents"}
+	for _, t := range loader.Tables {
+		tables = append(tables, t.String())
+	}
+	for _, table := range tables {
+		old := live[table]
 		n, ok := counts[table]
 		if !ok || old == 0 {
 			continue

@@ -362,7 +362,7 @@ func TestBadExportLeavesLiveBuild(t *testing.T) {
 				return strings.Join(lines[:3], "")
 			}
 			return s
-		}, ErrShrink, []string{"products"}, func(o *RebuildOptions) {
+		}, ErrShrink, []string{"documents: 2 rows against 9"}, func(o *RebuildOptions) {
 			// The truncated catalogue orphans children; the shrink guard
 			// must catch it on its own.
 			o.MaxRejectRatio = 1

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -95,7 +96,18 @@ func buildDocs(ctx context.Context, pool *pgxpool.Pool, schema string, products 
 	}
 	t := time.Now()
 	defer func() { log.Debug("documents indexed", "seconds", time.Since(t).Seconds()) }()
-	if _, err := pool.Exec(ctx, sql.Expand(sql.Must("docs_index.sql"), "schema", quoted)); err != nil {
+	ix := sql.Named("docs_index.sql")
+	g, gctx := errgroup.WithContext(ctx)
+	for _, name := range []string{"id_index", "ord_index"} {
+		g.Go(func() error {
+			_, err := pool.Exec(gctx, sql.Expand(ix[name], "schema", quoted))
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, fmt.Errorf("indexing docs: %w", err)
+	}
+	if _, err := pool.Exec(ctx, sql.Expand(ix["finish"], "schema", quoted)); err != nil {
 		return 0, fmt.Errorf("indexing docs: %w", err)
 	}
 	return n, nil
@@ -269,22 +281,126 @@ func buildRange(ctx context.Context, pool *pgxpool.Pool, schema string, queries 
 		sk: streams["skus"], ph: streams["photos"], rel: streams["related"],
 		ord: r.firstOrd,
 	}
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("building documents: %w", err)
+	// One goroutine merges; copyStreams connections COPY the documents in,
+	// so that PostgreSQL's side of the COPY (TOAST compression, WAL) runs
+	// in parallel with itself and with the merge.
+	batches := make(chan *docBatch, 2*copyStreams)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(batches)
+		for {
+			b := batchPool.Get().(*docBatch)
+			b.reset()
+			for len(b.rows) < batchRows && src.Next() {
+				b.add(src)
+			}
+			if src.err != nil {
+				return src.err
+			}
+			if len(b.rows) == 0 {
+				return nil
+			}
+			select {
+			case batches <- b:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+	})
+	var total atomic.Int64
+	for range copyStreams {
+		g.Go(func() error {
+			conn, err := pool.Acquire(gctx)
+			if err != nil {
+				return fmt.Errorf("building documents: %w", err)
+			}
+			defer conn.Release()
+			n, err := conn.CopyFrom(gctx, pgx.Identifier{schema, "docs"},
+				[]string{"id", "ord", "list_item", "product", "styles", "related"}, &batchSource{ctx: gctx, in: batches})
+			total.Add(n)
+			if err != nil {
+				return fmt.Errorf("building documents: %w", err)
+			}
+			return nil
+		})
 	}
-	defer conn.Release()
-	n, err := conn.CopyFrom(ctx, pgx.Identifier{schema, "docs"},
-		[]string{"id", "ord", "list_item", "product", "styles", "related"}, src)
+	err := g.Wait()
 	if src.err != nil {
-		// The server's answer to our CopyFail only echoes the text.
-		return n, src.err
+		return total.Load(), src.err
 	}
-	if err != nil {
-		return n, fmt.Errorf("building documents: %w", err)
-	}
-	return n, nil
+	return total.Load(), err
 }
+
+const (
+	copyStreams   = 2   // COPY connections per range
+	batchRows     = 256 // products per batch handed to a COPY
+	connsPerRange = 6 + copyStreams
+)
+
+// docBatch holds finished documents, their bytes in one arena.
+type docBatch struct {
+	arena []byte
+	rows  []docRow
+}
+
+type docRow struct {
+	id, ord int32
+	end     [4]int // arena offsets where list, product, styles, related end
+}
+
+var batchPool = sync.Pool{New: func() any { return &docBatch{} }}
+
+func (b *docBatch) reset() { b.arena, b.rows = b.arena[:0], b.rows[:0] }
+
+func (b *docBatch) add(d *docSource) {
+	r := docRow{id: d.vals[0].(int32), ord: d.vals[1].(int32)}
+	for i, part := range [4][]byte{d.list, d.prod, d.styles, d.related} {
+		b.arena = append(b.arena, part...)
+		r.end[i] = len(b.arena)
+	}
+	b.rows = append(b.rows, r)
+}
+
+// batchSource feeds batches from a channel to one COPY.
+type batchSource struct {
+	ctx  context.Context
+	in   <-chan *docBatch
+	cur  *docBatch
+	i    int
+	vals [6]any
+	err  error
+}
+
+func (s *batchSource) Next() bool {
+	for s.cur == nil || s.i >= len(s.cur.rows) {
+		if s.cur != nil {
+			batchPool.Put(s.cur)
+			s.cur = nil
+		}
+		select {
+		case b, ok := <-s.in:
+			if !ok {
+				return false
+			}
+			s.cur, s.i = b, 0
+		case <-s.ctx.Done():
+			s.err = s.ctx.Err()
+			return false
+		}
+	}
+	r := s.cur.rows[s.i]
+	s.i++
+	start := 0
+	if s.i > 1 {
+		start = s.cur.rows[s.i-2].end[3]
+	}
+	a := s.cur.arena
+	s.vals = [6]any{r.id, r.ord, a[start:r.end[0]], a[r.end[0]:r.end[1]], a[r.end[1]:r.end[2]], a[r.end[2]:r.end[3]]}
+	return true
+}
+
+func (s *batchSource) Values() ([]any, error) { return s.vals[:], nil }
+func (s *batchSource) Err() error             { return s.err }
 
 // docSource produces one product's documents per row for COPY.
 type docSource struct {
