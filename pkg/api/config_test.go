@@ -1,0 +1,64 @@
+package api
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestParseFlags(t *testing.T) {
+	env := func(k string) string {
+		if k == "DATABASE_URL" {
+			return "postgres://env"
+		}
+		return ""
+	}
+	c, err := ParseFlags(nil, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":3000" || c.DatabaseURL != "postgres://env" || c.CacheMB != 256 || c.MaxAge != 60 ||
+		!slices.Equal(c.CORSOrigins, []string{"*"}) || c.AccessLog || c.ShutdownTimeout != 10*time.Second ||
+		c.DBTimeout != 2*time.Second {
+		t.Errorf("defaults: %+v", c)
+	}
+	c, err = ParseFlags([]string{"--addr", "127.0.0.1:8080", "--database-url=postgres://flag", "--cache-mb", "0",
+		"--max-age", "0", "--cors-origins", "https://a.example, https://b.example", "--access-log",
+		"--shutdown-timeout", "3s", "--db-timeout", "500ms", "--db-max-conns", "3", "--db-workers", "2"}, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:8080" || c.DatabaseURL != "postgres://flag" || c.CacheMB != 0 || c.MaxAge != 0 ||
+		!slices.Equal(c.CORSOrigins, []string{"https://a.example", "https://b.example"}) || !c.AccessLog ||
+		c.ShutdownTimeout != 3*time.Second || c.DBTimeout != 500*time.Millisecond || c.DBMaxConns != 3 || c.DBWorkers != 2 {
+		t.Errorf("flags: %+v", c)
+	}
+	if _, err := ParseFlags([]string{"-h"}, env, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v", err)
+	}
+	for _, args := range [][]string{{"--nope"}, {"extra"}, {"--cache-mb", "x"}} {
+		if _, err := ParseFlags(args, env, io.Discard); err == nil {
+			t.Errorf("%q: no error", args)
+		}
+	}
+	for _, bad := range []Config{
+		{},
+		{DatabaseURL: "x", CacheMB: -1},
+		{DatabaseURL: "x", MaxAge: -1},
+		{DatabaseURL: "x", DBTimeout: -time.Second},
+	} {
+		if _, err := bad.check(); err == nil {
+			t.Errorf("check(%+v): no error", bad)
+		}
+	}
+	c, err = Config{DatabaseURL: "x"}.check()
+	if err != nil || c.DBTimeout != 2*time.Second || c.ReadTimeout == 0 || c.Addr != ":3000" || c.Logger == nil || c.DBWorkers < 1 {
+		t.Errorf("check fills defaults: %+v %v", c, err)
+	}
+	if c, _ = (Config{DatabaseURL: "x", DBMaxConns: 2, DBWorkers: 5}).check(); c.DBWorkers != 2 {
+		t.Errorf("more workers (%d) than connections (2)", c.DBWorkers)
+	}
+}

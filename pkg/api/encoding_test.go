@@ -1,0 +1,78 @@
+package api
+
+import "testing"
+
+func TestNegotiate(t *testing.T) {
+	for _, tc := range []struct {
+		h    string
+		want encoding
+	}{
+		{"", encIdentity},
+		{"gzip", encGzip},
+		{"x-gzip", encGzip},
+		{"br", encBrotli},
+		{"BR", encBrotli},
+		{"gzip, deflate, br", encBrotli},
+		{" gzip ;q=1 , br ; q=0.9", encGzip},
+		{"br;q=0.9, gzip;q=0.9", encBrotli},
+		{"br;q=0, gzip;q=0", encIdentity},
+		{"br;q=0.000, gzip;q=0.001", encGzip},
+		{"br;q=1.000", encBrotli},
+		{"br;q=1.5", encIdentity},
+		{"br;q=0.1234", encIdentity},
+		{"br;q=abc, gzip", encGzip},
+		{"br;level=1", encBrotli},
+		{"*", encBrotli},
+		{"*;q=0", encIdentity},
+		{"*;q=0.5, br;q=0.1", encGzip},
+		{"identity", encIdentity},
+		{"deflate, zstd", encIdentity},
+		{"brotli", encIdentity},
+		{",,,", encIdentity},
+		{"gzip;", encGzip},
+		{"gzip;q=", encIdentity},
+	} {
+		if got := negotiate([]byte(tc.h)); got != tc.want {
+			t.Errorf("negotiate(%q) = %v, want %v", tc.h, got, tc.want)
+		}
+	}
+}
+
+func TestETagMatches(t *testing.T) {
+	tag := []byte(`"b1-s-1"`)
+	for _, tc := range []struct {
+		h    string
+		want bool
+	}{
+		{`"b1-s-1"`, true},
+		{`W/"b1-s-1"`, true},
+		{`"b1-s-1-gz"`, true},
+		{`"b1-s-1-br"`, true},
+		{`"a", "b1-s-1"`, true},
+		{`"a",W/"b1-s-1"`, true},
+		{`*`, true},
+		{`"b1-s-10"`, false},
+		{`"b1-s-1-xx"`, false},
+		{`"b1-s-"`, false},
+		{`"b11-s-1"`, false},
+		{`b1-s-1`, false},
+		{`"b1-s-1`, false},
+		{`W/`, false},
+		{``, false},
+		{`junk, "b1-s-1"`, true},
+	} {
+		if got := etagMatches([]byte(tc.h), tag); got != tc.want {
+			t.Errorf("etagMatches(%q) = %v, want %v", tc.h, got, tc.want)
+		}
+	}
+}
+
+func FuzzNegotiate(f *testing.F) {
+	f.Add("gzip, br;q=0.5")
+	f.Fuzz(func(t *testing.T, h string) {
+		if e := negotiate([]byte(h)); e >= numEncodings {
+			t.Fatalf("negotiate(%q) = %d", h, e)
+		}
+		etagMatches([]byte(h), []byte(`"b1-s-1"`))
+	})
+}

@@ -1,0 +1,389 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/elier/catalogue/api"
+)
+
+// parseMetrics reads the Prometheus text format strictly enough to catch
+// what a scraper would reject: every sample belongs to a family declared
+// by # TYPE, names and labels are well formed, values are numbers,
+// histogram buckets are cumulative and end in +Inf equal to _count.
+func parseMetrics(t *testing.T, text []byte) map[string]float64 {
+	t.Helper()
+	sample := regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*")*)\})? (\S+)$`)
+	types := map[string]string{}
+	samples := map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(text))
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "# HELP "):
+			continue
+		case strings.HasPrefix(line, "# TYPE "):
+			f := strings.Fields(line)
+			if len(f) != 4 || !slices.Contains([]string{"counter", "gauge", "histogram"}, f[3]) {
+				t.Fatalf("bad TYPE line %q", line)
+			}
+			if _, dup := types[f[2]]; dup {
+				t.Fatalf("family %s declared twice", f[2])
+			}
+			types[f[2]] = f[3]
+			continue
+		case line == "" || strings.HasPrefix(line, "#"):
+			t.Fatalf("unexpected line %q", line)
+		}
+		m := sample.FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("bad sample line %q", line)
+		}
+		v, err := strconv.ParseFloat(m[5], 64)
+		if err != nil && m[5] != "+Inf" {
+			t.Fatalf("bad value in %q", line)
+		}
+		family := m[1]
+		if typ, ok := types[family]; !ok || typ == "histogram" {
+			base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(family, "_bucket"), "_sum"), "_count")
+			if types[base] != "histogram" {
+				t.Fatalf("sample %q of no declared family", line)
+			}
+		}
+		if _, dup := samples[m[1]+m[2]]; dup {
+			t.Fatalf("sample %s twice", m[1]+m[2])
+		}
+		samples[m[1]+m[2]] = v
+	}
+	// Histograms: cumulative buckets, +Inf = count.
+	for name, v := range samples {
+		if !strings.Contains(name, `_bucket{`) || !strings.Contains(name, `le="+Inf"`) {
+			continue
+		}
+		count := strings.Replace(strings.Replace(name, "_bucket{", "_count{", 1), `,le="+Inf"`, "", 1)
+		if samples[count] != v {
+			t.Errorf("%s = %v, but %s = %v", name, v, count, samples[count])
+		}
+	}
+	return samples
+}
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	base, _, _ := seeded(t)
+	c := newClient(t)
+	for range 3 {
+		do(t, c, "GET", base+"/products/1/styles")
+	}
+	do(t, c, "GET", base+"/products/77")
+	do(t, c, "GET", base+"/products/x")
+	do(t, c, "DELETE", base+"/products")
+	resp, body := do(t, c, "GET", base+"/metrics")
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain; version=0.0.4") {
+		t.Fatalf("/metrics: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	samples := parseMetrics(t, body)
+	for name, want := range map[string]float64{
+		`elier_http_requests_total{route="styles",status="200"}`:               3,
+		`elier_http_requests_total{route="product",status="404"}`:              1,
+		`elier_http_requests_total{route="product",status="400"}`:              1,
+		`elier_http_requests_total{route="products",status="405"}`:             1,
+		`elier_http_request_duration_seconds_count{route="styles"}`:            3,
+		`elier_http_request_duration_seconds_bucket{route="styles",le="+Inf"}`: 3,
+		`elier_cache_hits_total`:                                               2,
+		`elier_cache_misses_total`:                                             2,
+		`elier_cache_entries`:                                                  2,
+		`elier_live_build_id`:                                                  1,
+		`elier_db_up`:                                                          1,
+		`elier_db_pool_max_conns`:                                              float64(DefaultConfig().DBMaxConns),
+		`elier_cache_capacity_bytes`:                                           256 << 20,
+	} {
+		if got, ok := samples[name]; !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+	if samples["elier_cache_bytes"] <= 0 {
+		t.Errorf("elier_cache_bytes = %v", samples["elier_cache_bytes"])
+	}
+}
+
+// TestPanic: a panicking handler is a logged 500 in JSON, and the server
+// goes on serving.
+func TestPanic(t *testing.T) {
+	t.Parallel()
+	var logged bytes.Buffer
+	s := &server{log: slog.New(slog.NewJSONHandler(&logged, nil)), metrics: &metrics{}, cors: newCORS([]string{"*"})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		rt := routeProduct
+		defer s.finish(ctx, &rt)
+		ctx.Response.Header.Set("X-Partial", "yes")
+		if string(ctx.Path()) == "/boom" {
+			panic("boom")
+		}
+		ctx.SetBodyString("fine")
+	}}
+	go func() { _ = srv.Serve(ln) }()
+	defer func() { _ = srv.Shutdown() }()
+	c := newClient(t)
+	base := "http://" + ln.Addr().String()
+	resp, body := do(t, c, "GET", base+"/boom")
+	wantError(t, resp, body, 500)
+	if string(body) != `{"error":"internal error"}` || resp.Header.Get("X-Partial") != "" {
+		t.Errorf("panic: %s %v", body, resp.Header)
+	}
+	if resp, body := do(t, c, "GET", base+"/fine"); resp.StatusCode != 200 || string(body) != "fine" {
+		t.Errorf("after the panic: %d %s", resp.StatusCode, body)
+	}
+	if !strings.Contains(logged.String(), `"panic":"boom"`) {
+		t.Errorf("panic not logged: %s", logged.String())
+	}
+	if n := s.metrics.requests[routeProduct][statusIndex(500)].Load(); n != 1 {
+		t.Errorf("500s counted: %d", n)
+	}
+}
+
+// TestOpenAPI checks the description against the server: every path in it
+// is routed, every route is in it, and real responses match its schemas
+// (for the subset of JSON Schema the description uses).
+func TestOpenAPI(t *testing.T) {
+	t.Parallel()
+	base, _, _ := seeded(t)
+	c := newClient(t)
+	resp, body := do(t, c, "GET", base+"/openapi.json")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || string(body) != openapi.JSON() {
+		t.Fatalf("/openapi.json: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	var spec map[string]any
+	if err := json.Unmarshal(body, &spec); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := spec["openapi"].(string); !strings.HasPrefix(v, "3.") {
+		t.Fatalf("openapi %q", v)
+	}
+	paths := spec["paths"].(map[string]any)
+
+	// Every path in the description is routed, and every route described.
+	described := map[route]bool{}
+	for p := range paths {
+		rt, _ := matchRoute([]byte(strings.ReplaceAll(p, "{product_id}", "1")))
+		if rt == routeUnknown {
+			t.Errorf("%s is described but not routed", p)
+		}
+		described[rt] = true
+	}
+	for rt := routeUnknown + 1; rt < routeInvalid; rt++ {
+		if !described[rt] {
+			t.Errorf("route %s is not described", rt)
+		}
+	}
+
+	// Real responses against the schemas of their status.
+	for _, tc := range []struct {
+		method, path, spec string
+		status             int
+	}{
+		{"GET", "/products", "/products", 200},
+		{"GET", "/products?page=2&count=3", "/products", 200},
+		{"GET", "/products?count=1000", "/products", 200},
+		{"GET", "/products?page=100", "/products", 200},
+		{"GET", "/products?count=0", "/products", 400},
+		{"POST", "/products", "/products", 405},
+		{"GET", "/products/1", "/products/{product_id}", 200},
+		{"GET", "/products/2", "/products/{product_id}", 200},
+		{"GET", "/products/9", "/products/{product_id}", 200},
+		{"GET", "/products/10", "/products/{product_id}", 404},
+		{"GET", "/products/x", "/products/{product_id}", 400},
+		{"GET", "/products/1/styles", "/products/{product_id}/styles", 200},
+		{"GET", "/products/2/styles", "/products/{product_id}/styles", 200},
+		{"GET", "/products/5/styles", "/products/{product_id}/styles", 200},
+		{"GET", "/products/10/styles", "/products/{product_id}/styles", 404},
+		{"GET", "/products/1/related", "/products/{product_id}/related", 200},
+		{"GET", "/products/9/related", "/products/{product_id}/related", 200},
+		{"GET", "/products/0/related", "/products/{product_id}/related", 400},
+		{"GET", "/healthz", "/healthz", 200},
+		{"GET", "/readyz", "/readyz", 200},
+		{"GET", "/openapi.json", "/openapi.json", 200},
+	} {
+		resp, body := do(t, c, tc.method, base+tc.path)
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, resp.StatusCode, tc.status)
+			continue
+		}
+		op, _ := paths[tc.spec].(map[string]any)["get"].(map[string]any)
+		r, ok := op["responses"].(map[string]any)[strconv.Itoa(tc.status)]
+		if !ok {
+			t.Errorf("%s %s: status %d is not described", tc.method, tc.path, tc.status)
+			continue
+		}
+		r = resolve(t, spec, r)
+		schema, ok := r.(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)["schema"]
+		if !ok {
+			t.Errorf("%s %s: no application/json schema for %d", tc.method, tc.path, tc.status)
+			continue
+		}
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil {
+			t.Errorf("%s %s: %v", tc.method, tc.path, err)
+			continue
+		}
+		if err := validate(t, spec, schema, v, "$"); err != nil {
+			t.Errorf("%s %s: %v", tc.method, tc.path, err)
+		}
+	}
+	// The checker itself rejects what it should.
+	for _, bad := range []struct{ schema, value string }{
+		{`{"$ref":"#/components/schemas/Styles"}`, `{"product_id":1,"results":[]}`},
+		{`{"$ref":"#/components/schemas/Styles"}`, `{"product_id":"1"}`},
+		{`{"$ref":"#/components/schemas/Sku"}`, `{"quantity":1.5,"size":null}`},
+		{`{"$ref":"#/components/schemas/Style"}`, `{"style_id":1,"name":"a","original_price":"1.00","sale_price":null,"default?":1,"photos":[],"skus":{}}`},
+		{`{"type":"array","items":{"type":"integer"}}`, `[1,"2"]`},
+	} {
+		var schema, v any
+		_ = json.Unmarshal([]byte(bad.schema), &schema)
+		dec := json.NewDecoder(strings.NewReader(bad.value))
+		dec.UseNumber()
+		_ = dec.Decode(&v)
+		if validate(t, spec, schema, v, "$") == nil {
+			t.Errorf("the checker accepts %s as %s", bad.value, bad.schema)
+		}
+	}
+}
+
+// resolve follows a local $ref.
+func resolve(t *testing.T, spec map[string]any, v any) any {
+	for {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return v
+		}
+		ref, ok := m["$ref"].(string)
+		if !ok {
+			return v
+		}
+		var cur any = spec
+		for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+			cur = cur.(map[string]any)[part]
+		}
+		if cur == nil {
+			t.Fatalf("dangling $ref %s", ref)
+		}
+		v = cur
+	}
+}
+
+// validate checks v against schema: $ref, type (one or a list, integer
+// meaning a whole number), properties, required, items,
+// additionalProperties, minimum and maximum.
+func validate(t *testing.T, spec map[string]any, schema, v any, at string) error {
+	s := resolve(t, spec, schema).(map[string]any)
+	if typ, ok := s["type"]; ok {
+		var types []string
+		switch tt := typ.(type) {
+		case string:
+			types = []string{tt}
+		case []any:
+			for _, x := range tt {
+				types = append(types, x.(string))
+			}
+		}
+		if !slices.ContainsFunc(types, func(typ string) bool { return isType(v, typ) }) {
+			return fmt.Errorf("%s: %v is not of type %v", at, v, types)
+		}
+	}
+	if n, ok := v.(json.Number); ok {
+		f, _ := n.Float64()
+		if lo, ok := s["minimum"].(float64); ok && f < lo {
+			return fmt.Errorf("%s: %v < %v", at, f, lo)
+		}
+		if hi, ok := s["maximum"].(float64); ok && f > hi {
+			return fmt.Errorf("%s: %v > %v", at, f, hi)
+		}
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		for _, r := range asSlice(s["required"]) {
+			if _, ok := x[r.(string)]; !ok {
+				return fmt.Errorf("%s: %q is required", at, r)
+			}
+		}
+		props, _ := s["properties"].(map[string]any)
+		for k, val := range x {
+			var sub any
+			if ps, ok := props[k]; ok {
+				sub = ps
+			} else if ap, ok := s["additionalProperties"]; ok {
+				if b, isBool := ap.(bool); isBool {
+					if !b {
+						return fmt.Errorf("%s: %q is not allowed", at, k)
+					}
+					continue
+				}
+				sub = ap
+			} else {
+				continue
+			}
+			if err := validate(t, spec, sub, val, at+"."+k); err != nil {
+				return err
+			}
+		}
+	case []any:
+		if items, ok := s["items"]; ok {
+			for i, val := range x {
+				if err := validate(t, spec, items, val, fmt.Sprintf("%s[%d]", at, i)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func asSlice(v any) []any { s, _ := v.([]any); return s }
+
+func isType(v any, typ string) bool {
+	switch typ {
+	case "null":
+		return v == nil
+	case "boolean":
+		_, ok := v.(bool)
+		return ok
+	case "string":
+		_, ok := v.(string)
+		return ok
+	case "object":
+		_, ok := v.(map[string]any)
+		return ok
+	case "array":
+		_, ok := v.([]any)
+		return ok
+	case "number":
+		_, ok := v.(json.Number)
+		return ok
+	case "integer":
+		n, ok := v.(json.Number)
+		if !ok {
+			return false
+		}
+		f, err := n.Float64()
+		return err == nil && f == math.Trunc(f) && !strings.ContainsAny(n.String(), ".eE")
+	}
+	return false
+}

@@ -1,0 +1,324 @@
+package readmodel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	sqlfiles "github.com/elier/catalogue/sql"
+)
+
+// Errors of the read side. Every database error a Reader method returns is
+// one of these (wrapped), or an unexpected error that the caller reports as
+// an internal one.
+var (
+	// ErrNotFound: the live build has no such product.
+	ErrNotFound = errors.New("readmodel: not found")
+	// ErrNoBuild: no build is live yet (before the first load).
+	ErrNoBuild = errors.New("readmodel: no build is live")
+	// ErrUnavailable: the database is unreachable, refused the connection,
+	// went away mid-query or did not answer in time. Worth retrying later.
+	ErrUnavailable = errors.New("readmodel: database unavailable")
+)
+
+// Doc names one of the documents stored for each product.
+type Doc int
+
+// The per-product documents, each the whole body of one route.
+const (
+	DocProduct Doc = iota + 1 // GET /products/:id
+	DocStyles                 // GET /products/:id/styles
+	DocRelated                // GET /products/:id/related
+)
+
+// The statements, read once; the pool prepares each on every connection
+// (QueryExecModeCacheStatement).
+var (
+	qDocs      = sqlfiles.Must("api_docs.sql")
+	qList      = sqlfiles.Must("api_list.sql")
+	qLiveBuild = sqlfiles.Must("api_live_build.sql")
+	qListen    = sqlfiles.Must("api_listen.sql")
+)
+
+// Reader reads the served documents of the live build from the elier.docs
+// view. It is safe for concurrent use; its methods never keep ctx.
+type Reader struct {
+	pool *pgxpool.Pool
+}
+
+// NewReader returns a Reader over pool. For prepared statements, create the
+// pool with DefaultQueryExecMode = pgx.QueryExecModeCacheStatement.
+func NewReader(pool *pgxpool.Pool) *Reader {
+	return &Reader{pool: pool}
+}
+
+// Product returns the body of GET /products/:id and the build it belongs to.
+// See Doc for the errors.
+func (r *Reader) Product(ctx context.Context, id int32) (buildID int64, body []byte, err error) {
+	return r.Doc(ctx, DocProduct, id)
+}
+
+// Styles returns the body of GET /products/:id/styles; see Doc.
+func (r *Reader) Styles(ctx context.Context, id int32) (buildID int64, body []byte, err error) {
+	return r.Doc(ctx, DocStyles, id)
+}
+
+// Related returns the body of GET /products/:id/related; see Doc.
+func (r *Reader) Related(ctx context.Context, id int32) (buildID int64, body []byte, err error) {
+	return r.Doc(ctx, DocRelated, id)
+}
+
+// Doc returns product id's document d of the live build, as stored (the
+// exact response body, in a new slice the caller may keep), and the id of
+// the build it came from. When the live build has no such product the error
+// is ErrNotFound and buildID is still the live build's id, so that the
+// caller may cache the 404 for that build; before the first load it is
+// ErrNoBuild.
+func (r *Reader) Doc(ctx context.Context, d Doc, id int32) (buildID int64, body []byte, err error) {
+	l := [1]Lookup{{Doc: d, ID: id}}
+	if err := r.Docs(ctx, l[:]); err != nil {
+		return 0, nil, err
+	}
+	return l[0].Build, l[0].Body, l[0].Err
+}
+
+// Lookup is one document a batch asks for (Doc, ID), and the answer Docs
+// gives it (Build, Body, Err), as Doc would return them.
+type Lookup struct {
+	Doc Doc
+	ID  int32
+
+	Build int64
+	Body  []byte
+	Err   error // nil, ErrNotFound or ErrNoBuild
+}
+
+// Docs answers a batch of lookups with one statement: a primary-key probe
+// each, one round trip and one snapshot for all, so concurrent requests
+// that miss the API's cache share the cost of a query. Its own error is the
+// statement's (ErrUnavailable, or an unexpected one); then no lookup is
+// answered.
+func (r *Reader) Docs(ctx context.Context, ls []Lookup) error {
+	ids := make([]int32, len(ls))
+	kinds := make([]int32, len(ls))
+	for i := range ls {
+		if ls[i].Doc < DocProduct || ls[i].Doc > DocRelated {
+			return fmt.Errorf("readmodel: unknown document %d", ls[i].Doc)
+		}
+		ids[i], kinds[i] = ls[i].ID, int32(ls[i].Doc)
+	}
+	err := r.retry(ctx, func() error {
+		for i := range ls {
+			ls[i].Build, ls[i].Body, ls[i].Err = 0, nil, ErrNoBuild // no row: no build
+		}
+		rows, err := r.pool.Query(ctx, qDocs, ids, kinds)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var i, live int64
+		var docBuild pgtype.Int8
+		for rows.Next() {
+			var body []byte
+			if err := rows.Scan(&i, &live, &docBuild, &body); err != nil {
+				return err
+			}
+			if i < 1 || i > int64(len(ls)) {
+				return fmt.Errorf("readmodel: lookup %d of %d", i, len(ls))
+			}
+			l := &ls[i-1]
+			if docBuild.Valid {
+				l.Build, l.Body, l.Err = docBuild.Int64, body, nil
+			} else {
+				l.Build, l.Body, l.Err = live, nil, ErrNotFound
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return translate(err, "reading "+strconv.Itoa(len(ls))+" product documents")
+	}
+	return nil
+}
+
+// List appends to dst page page of count list items of the live build as a
+// JSON array (the whole body of GET /products?page=&count=) and returns it
+// with the build it came from. A page past the end is "[]". Before the first
+// load the error is ErrNoBuild. The page is one range lookup on ord, one
+// statement, so it never mixes two builds.
+func (r *Reader) List(ctx context.Context, dst []byte, page, count int32) (buildID int64, body []byte, err error) {
+	if page < 1 || count < 1 {
+		return 0, dst, fmt.Errorf("readmodel: page %d, count %d: both must be positive", page, count)
+	}
+	first := (int64(page)-1)*int64(count) + 1
+	last := int64(page) * int64(count)
+	start := len(dst)
+	err = r.retry(ctx, func() error {
+		buildID, dst = 0, append(dst[:start], '[')
+		rows, err := r.pool.Query(ctx, qList, first, last)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		n := 0
+		var live int64
+		var docBuild pgtype.Int8
+		for rows.Next() {
+			// The item is appended from the row's raw bytes: text in binary
+			// format is the text itself, so nothing is decoded or copied twice.
+			if err := rows.Scan(&live, &docBuild, nil); err != nil {
+				return err
+			}
+			buildID = live
+			if !docBuild.Valid {
+				continue // past the end: the row only names the live build
+			}
+			buildID = docBuild.Int64
+			if n > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, rows.RawValues()[2]...)
+			n++
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if buildID == 0 {
+			return pgx.ErrNoRows
+		}
+		dst = append(dst, ']')
+		return nil
+	})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return 0, dst[:start], ErrNoBuild
+	case err != nil:
+		return 0, dst[:start], translate(err, "reading page "+strconv.Itoa(int(page)))
+	}
+	return buildID, dst, nil
+}
+
+// LiveBuild returns the id of the live build, or ErrNoBuild.
+func (r *Reader) LiveBuild(ctx context.Context) (int64, error) {
+	var id int64
+	err := r.retry(ctx, func() error {
+		return r.pool.QueryRow(ctx, qLiveBuild).Scan(&id)
+	})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return 0, ErrNoBuild
+	case err != nil:
+		return 0, translate(err, "reading the live build")
+	}
+	return id, nil
+}
+
+// ListenBuilds opens a connection of its own (outside the pool), LISTENs for
+// the loader's announcements of new builds, calls listening once it is in
+// place, then notify with each announced build id (0 when a payload is not a
+// build id) until ctx ends or the connection fails. It returns nil when ctx
+// ends, else the error; the caller reconnects, with backoff.
+func (r *Reader) ListenBuilds(ctx context.Context, listening func(), notify func(buildID int64)) error {
+	conn, err := pgx.ConnectConfig(ctx, r.pool.Config().ConnConfig)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return translate(err, "connecting to listen for builds")
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = conn.Close(cctx)
+	}()
+	if _, err := conn.Exec(ctx, qListen, pgx.QueryExecModeSimpleProtocol); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return translate(err, "listening for builds")
+	}
+	listening()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return translate(err, "waiting for builds")
+		}
+		id, err := strconv.ParseInt(n.Payload, 10, 64)
+		if err != nil || id < 0 {
+			id = 0
+		}
+		notify(id)
+	}
+}
+
+// retry runs f, and once more when it failed for a transient reason: every
+// statement here is a read, so a second try is always safe, and it hides the
+// one dead connection a pool may hand out after the server restarted or
+// killed its backends.
+func (r *Reader) retry(ctx context.Context, f func() error) error {
+	err := f()
+	if err != nil && ctx.Err() == nil && transient(err) {
+		err = f()
+	}
+	return err
+}
+
+// transient tells a failure of the connection (network, refused, closed,
+// server shutting down) or a momentary refusal from an answer of the server
+// that would be the same next time.
+func transient(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	if errors.Is(err, pgx.ErrNoRows) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return transientCode(pe.Code)
+	}
+	// Anything else pgx returns comes from the connection, not from the
+	// server: an I/O error, an unexpected EOF, a closed connection or pool.
+	return true
+}
+
+// transientCode tells the SQLSTATEs that mean "the server cannot answer
+// now" rather than "the statement is wrong".
+func transientCode(code string) bool {
+	if len(code) == 5 && code[:2] == "08" { // connection exception
+		return true
+	}
+	switch code {
+	case "57P01", "57P02", "57P03", // admin_shutdown, crash_shutdown, cannot_connect_now
+		"53300",          // too_many_connections
+		"57014",          // query_canceled (statement_timeout, or our own cancel)
+		"55000",          // object_not_in_prerequisite_state: database not accepting connections
+		"55P03",          // lock_not_available
+		"40001", "40P01", // serialization_failure, deadlock_detected
+		"42P01", // undefined_table: a swap dropped what a cached plan read
+		"0A000": // cached plan must not change result type (pgx re-prepares)
+		return true
+	}
+	return false
+}
+
+// translate turns a database error into ErrUnavailable (timeouts and
+// connection failures) or a wrapped unexpected error, saying what was being
+// done. Decisions are made on types and SQLSTATEs, never on message text.
+func translate(err error, doing string) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || pgconn.Timeout(err) || transient(err) {
+		return fmt.Errorf("%s: %w: %w", doing, ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", doing, err)
+}
