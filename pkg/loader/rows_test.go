@@ -679,13 +679,14 @@ func TestReadError(t *testing.T) {
 	}
 }
 
-// fixtureDir is shared/fixtures/atelier-sample beside the repository.
+// fixtureDir is the repository's copy of the real export's first rows
+// (testdata/atelier-sample, from shared/fixtures).
 func fixtureDir(t testing.TB) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures", "atelier-sample")
+	dir := filepath.Join(filepath.Dir(file), "..", "..", "testdata", "atelier-sample")
 	if _, err := os.Stat(filepath.Join(dir, "product.csv")); err != nil {
-		t.Fatalf("the atelier-sample fixtures are missing (want them at %s, beside the repository): %v", dir, err)
+		t.Fatalf("the atelier-sample fixtures are missing (want them at %s): %v", dir, err)
 	}
 	return dir
 }
