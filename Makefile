@@ -27,11 +27,13 @@ build: ## build elier-etl and elier-api into bin/
 	go build -o $(BIN)/elier-etl ./cmd/etl
 	go build -o $(BIN)/elier-api ./cmd/api
 
+# run loads ./data as it is (--max-shrink 1): the shrink guard protects
+# scheduled production loads, not a developer switching to a smaller export.
 .PHONY: run
 run: build ## private Postgres, sample export in ./data if empty (PRODUCTS=10000), load, serve on :3000
 	@$(call with_db, \
 	  if ! ls $(DATA)/*.csv >/dev/null 2>&1; then $(BIN)/elier-etl generate --products $(PRODUCTS) --seed $(SEED) $(DATA); fi; \
-	  $(BIN)/elier-etl load --if-changed $(DATA); \
+	  $(BIN)/elier-etl load --if-changed --max-shrink 1 $(DATA); \
 	  mkdir -p .run; echo $$$$ > .run/api.pid; exec $(BIN)/elier-api --addr $(ADDR))
 
 .PHONY: test
