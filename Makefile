@@ -73,3 +73,17 @@ clean: stop ## stop everything and remove bin/, .pg/ and .run/
 .PHONY: bench-etl
 bench-etl: build ## loader vs raw-COPY floor at full scale (BENCH_PRODUCTS=1000011)
 	@$(call with_db, scripts/bench-etl.sh)
+
+.PHONY: bench-api
+bench-api: build ## elier-api vs a bare fasthttp ceiling with wrk and vegeta (100k and full scale)
+	@$(call with_db, scripts/bench-api.sh)
+
+.PHONY: bench
+bench: build ## bench-etl and bench-api, results written to docs/BENCHMARKS.md
+	@$(call with_db, { \
+	  echo "# Benchmarks"; echo; \
+	  echo "Written by \`make bench\` on $$(date -u +%Y-%m-%d). Figures on a shared 2-core machine are noisy:"; \
+	  echo "compare the ratios within one run, not absolute numbers across runs."; echo; \
+	  echo "## Loader (\`make bench-etl\`)"; echo; scripts/bench-etl.sh; echo; \
+	  echo "## API (\`make bench-api\`)"; echo; scripts/bench-api.sh; \
+	} > docs/BENCHMARKS.md.tmp && mv docs/BENCHMARKS.md.tmp docs/BENCHMARKS.md && cat docs/BENCHMARKS.md)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 
@@ -77,7 +78,11 @@ Exit status: 0 on success (and when --if-changed finds nothing new),
 			var stopProgress func()
 			opts.OnOpen = func(e *loader.Export) {
 				if bars {
-					stopProgress = startBars(a.stderr, e)
+					// Info lines would tear the bars; the summary follows.
+					saved := a.level.Level()
+					a.level.Set(max(saved, slog.LevelWarn))
+					stop := startBars(a.stderr, e)
+					stopProgress = func() { stop(); a.level.Set(saved) }
 				} else if progress != "none" {
 					stopProgress = startProgressLog(a.log, e)
 				}

@@ -72,6 +72,8 @@ func printStatus(w io.Writer, builds []readmodel.BuildInfo) {
 
 // startBars draws one progress bar per file on a terminal until stopped.
 func startBars(w io.Writer, e *loader.Export) func() {
+	start := time.Now()
+	var started, ended [len(loader.Tables)]time.Time
 	return ticker(200*time.Millisecond, func(final bool) {
 		var b strings.Builder
 		for i, t := range loader.Tables {
@@ -82,11 +84,28 @@ func startBars(w io.Writer, e *loader.Export) func() {
 			}
 			n := int(frac * 30)
 			n = min(max(n, 0), 30)
-			fmt.Fprintf(&b, "\r\033[K%-13s [%s%s] %5.1f%% %12d rows\n", t.File(), strings.Repeat("#", n), strings.Repeat(".", 30-n), 100*frac, fp.Rows.Load())
+			rows := fp.Rows.Load()
+			if rows > 0 && started[i].IsZero() {
+				started[i] = time.Now()
+			}
+			if fp.Done.Load() && ended[i].IsZero() {
+				ended[i] = time.Now()
+			}
+			rate := 0.0
+			if !started[i].IsZero() {
+				until := time.Now()
+				if !ended[i].IsZero() {
+					until = ended[i]
+				}
+				rate = float64(rows) / max(until.Sub(started[i]).Seconds(), 0.2)
+			}
+			fmt.Fprintf(&b, "\r\033[K%-13s [%s%s] %5.1f%% of %s %12d rows %9.0f rows/s\n", t.File(),
+				strings.Repeat("#", n), strings.Repeat(".", 30-n), 100*frac, megabytes(fp.Size), rows, rate)
 		}
+		fmt.Fprintf(&b, "\r\033[Kelapsed %.0fs\n", time.Since(start).Seconds())
 		fmt.Fprint(w, b.String())
 		if !final {
-			fmt.Fprintf(w, "\033[%dA", len(loader.Tables))
+			fmt.Fprintf(w, "\033[%dA", len(loader.Tables)+1)
 		}
 	})
 }
@@ -135,3 +154,5 @@ func ticker(d time.Duration, fn func(final bool)) func() {
 	}()
 	return func() { close(done); wg.Wait() }
 }
+
+func megabytes(n int64) string { return fmt.Sprintf("%.0f MB", float64(n)/1e6) }

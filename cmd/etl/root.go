@@ -34,12 +34,14 @@ func (e *exitError) Unwrap() error { return e.err }
 type app struct {
 	stdout, stderr io.Writer
 	log            *slog.Logger
+	level          slog.LevelVar // raised while progress bars own the terminal
 }
 
 // run builds the command tree, executes it and turns its error into an exit
 // code and one line on stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr, log: newLogger(stderr)}
+	a := &app{stdout: stdout, stderr: stderr}
+	a.log = newLogger(stderr, &a.level)
 	root := &cobra.Command{
 		Use:           "elier-etl",
 		Short:         "Load the ÉLIER catalogue export into PostgreSQL and build the served documents",
@@ -103,12 +105,13 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 func (u usageError) Unwrap() error { return u.error }
 
 // newLogger writes text logs on a terminal and JSON otherwise.
-// ELIER_LOG_LEVEL=debug shows the phases' timings.
-func newLogger(w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{}
+// newLogger writes text logs on a terminal and JSON otherwise, at the level
+// of level (ELIER_LOG_LEVEL=debug shows the phases' timings).
+func newLogger(w io.Writer, level *slog.LevelVar) *slog.Logger {
 	if os.Getenv("ELIER_LOG_LEVEL") == "debug" {
-		opts.Level = slog.LevelDebug
+		level.Set(slog.LevelDebug)
 	}
+	opts := &slog.HandlerOptions{Level: level}
 	if isTerminal(w) {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}

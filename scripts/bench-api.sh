@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# bench-api.sh: elier-api against a bare fasthttp server (the ceiling), side
+# by side in one run, over read models built by the real loader.
+#
+# For each size in BENCH_API_SIZES (default "100000 1000011"): a database
+# elier_bench_<N> is loaded (once; --if-changed) from a generated export,
+# elier-api serves it on 127.0.0.1:3300, and wrk (64 connections, closed
+# loop) measures each route with uniform and skewed (P(id) ~ 1/id) ids; the
+# ceiling is measured before and after. At the largest size, bench/rate
+# (vegeta, open loop) measures p50/p99/p99.9 at fixed rates. Prints Markdown.
+#
+#   BENCH_DURATION (default 10s), BENCH_RATES (default "5000 20000")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${DATABASE_URL:?DATABASE_URL must be set (make bench-api sets it)}"
+sizes=${BENCH_API_SIZES:-"100000 1000011"}
+dur=${BENCH_DURATION:-10s}
+rates=${BENCH_RATES:-"5000 20000"}
+api=127.0.0.1:3300
+ceil=127.0.0.1:3301
+mkdir -p .bench bin
+
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+go build -o bin/ceiling ./bench/ceiling
+go build -o bin/rate ./bench/rate
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+wait_http() { for _ in $(seq 200); do curl -fs "http://$1$2" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1$2" >&2; return 1; }
+
+# run_wrk URL ROUTE DIST N: prints "req/s p50_ms p99_ms errors"
+run_wrk() {
+  local out
+  out=$(ROUTE=$2 DIST=$3 N=$4 wrk -t2 -c64 -d"$dur" --latency -s bench/wrk/ids.lua "$1")
+  echo "$out" | awk '
+    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+    /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
+    /^Requests\/sec/ { rps = $2 }
+    /Non-2xx/ { err += $NF }
+    /Socket errors/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
+    END { printf "%d %.2f %.2f %d\n", rps, p50, p99, err }'
+}
+
+bin/ceiling -addr "$ceil" & pids+=($!)
+wait_http "$ceil" /
+
+machine="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
+echo "Machine: $machine. wrk -t2 -c64 -d$dur --latency on loopback; the load generator shares the machine."
+echo
+for n in $sizes; do
+  db=elier_bench_$n
+  url=$(echo "$DATABASE_URL" | sed -E "s#/[^/?]*(\\?|\$)#/$db\\1#")
+  psql -qX "$DATABASE_URL" -c "CREATE DATABASE $db" >/dev/null 2>&1 || true
+  dir=.bench/export-$n
+  [ -f "$dir/related.csv" ] || bin/elier-etl generate --products "$n" "$dir" 2>/dev/null
+  DATABASE_URL=$url bin/elier-etl load --if-changed --max-shrink 1 --progress none --reject-dir ".bench/rejects-$n" "$dir" >/dev/null 2>&1
+
+  bin/elier-api --addr "$api" --database-url "$url" 2>.bench/api-$n.log & apipid=$!; pids+=($apipid)
+  wait_http "$api" /readyz
+
+  read -r c1 c1p50 c1p99 _ < <(run_wrk "http://$ceil" styles uniform "$n")
+  echo "### $n products"
+  echo
+  echo "| route | ids | req/s | × ceiling | p50 ms | p99 ms | errors |"
+  echo "|---|---|---|---|---|---|---|"
+  results=()
+  for route in styles product related list; do
+    for d in uniform skewed; do
+      read -r rps p50 p99 err < <(run_wrk "http://$api" "$route" "$d" "$n")
+      results+=("$route $d $rps $p50 $p99 $err")
+    done
+  done
+  read -r c2 c2p50 c2p99 _ < <(run_wrk "http://$ceil" styles uniform "$n")
+  ceiling=$(( (c1 + c2) / 2 ))
+  for r in "${results[@]}"; do
+    set -- $r
+    printf "| %s | %s | %s | %s | %s | %s | %s |\n" "$1" "$2" "$3" "$(awk "BEGIN{printf \"%.2f\", $3 / $ceiling}")" "$4" "$5" "$6"
+  done
+  echo "| ceiling (bare fasthttp, 2.5 KB) | - | $ceiling (runs: $c1, $c2) | 1.00 | $c1p50 / $c2p50 | $c1p99 / $c2p99 | - |"
+  echo
+
+  if [ "$n" = "${sizes##* }" ]; then
+    echo "Fixed rates (bench/rate: vegeta, open loop, $dur each), /products/:id/styles:"
+    echo
+    echo "| rate req/s | ids | sent | errors | p50 ms | p99 ms | p99.9 ms | max ms |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for r in $rates; do
+      for d in uniform skewed; do
+        bin/rate -url "http://$api" -route styles -dist "$d" -n "$n" -rate "$r" -duration "$dur" |
+          python3 -c 'import json,sys; m=json.load(sys.stdin); print("| %(rate)s | %(dist)s | %(requests)s | %(errors)s | %(p50_ms)s | %(p99_ms)s | %(p999_ms)s | %(max_ms)s |" % m)'
+      done
+    done
+    echo
+  fi
+  rss=$(awk '/VmHWM/ {print int($2/1024)}' /proc/$apipid/status)
+  echo "elier-api peak RSS at $n products: $rss MiB (cache budget $(grep -o '"cache_mb":[0-9]*' .bench/api-$n.log | head -1 | cut -d: -f2) MiB)."
+  echo
+  kill $apipid; wait $apipid 2>/dev/null || true
+done
