@@ -46,7 +46,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Addr:               ":3000",
-		CacheMB:            256,
+		CacheMB:            512, // a 100k-product catalogue whole; the hot part of 1M
 		NegativeTTL:        10 * time.Second,
 		MaxAge:             60,
 		CORSOrigins:        []string{"*"},
