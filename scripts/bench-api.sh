@@ -5,7 +5,8 @@
 # For each size in BENCH_API_SIZES (default "100000 1000011"): a database
 # elier_bench_<N> is loaded (once; --if-changed) from a generated export,
 # elier-api serves it on 127.0.0.1:3300, and wrk (64 connections, closed
-# loop) measures each route with uniform and skewed (P(id) ~ 1/id) ids; the
+# loop) measures each route with uniform and skewed (P(id) ~ 1/id) ids, each
+# after a warm-up run of the same traffic (the cache's steady state); the
 # ceiling is measured before and after. At the largest size, bench/rate
 # (vegeta, open loop) measures p50/p99/p99.9 at fixed rates. Prints Markdown.
 #
@@ -68,6 +69,7 @@ for n in $sizes; do
   results=()
   for route in styles product related list; do
     for d in uniform skewed; do
+      run_wrk "http://$api" "$route" "$d" "$n" >/dev/null # warm-up: measure the steady state
       read -r rps p50 p99 err < <(run_wrk "http://$api" "$route" "$d" "$n")
       results+=("$route $d $rps $p50 $p99 $err")
     done
