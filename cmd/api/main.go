@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/elier/catalogue/pkg/api"
@@ -30,6 +31,12 @@ func run() int {
 		return 2
 	}
 	cfg.Logger = api.NewLogger(os.Stderr)
+	// The cache is long-lived heap; with the default GOGC the heap may grow
+	// to twice the live data. A soft limit keeps the process near its budget
+	// (the cache plus what serving needs) unless GOMEMLIMIT says otherwise.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(cfg.CacheMB)<<20 + 160<<20)
+	}
 	if err := api.Run(ctx, cfg); err != nil {
 		cfg.Logger.Error("elier-api stopped", "err", err)
 		return 1
