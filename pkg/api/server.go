@@ -270,6 +270,7 @@ func (s *server) pollLoop(ctx context.Context, interval time.Duration) {
 func (s *server) listenLoop(ctx context.Context) {
 	const minBackoff, maxBackoff = 100 * time.Millisecond, 10 * time.Second
 	backoff := minBackoff
+	onStandby := false
 	for {
 		err := s.reader.ListenBuilds(ctx,
 			func() {
@@ -286,8 +287,20 @@ func (s *server) listenLoop(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.log.Debug("build listener disconnected", "err", err, "retry_in", backoff)
-		t := time.NewTimer(backoff)
+		wait := backoff
+		if errors.Is(err, readmodel.ErrStandby) {
+			// Polling finds new builds; look again now and then in case
+			// the server was promoted or the URL now leads to a primary.
+			if !onStandby {
+				s.log.Info("reading from a standby: new builds are found by polling")
+				onStandby = true
+			}
+			wait = time.Minute
+		} else {
+			onStandby = false
+			s.log.Debug("build listener disconnected", "err", err, "retry_in", backoff)
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()

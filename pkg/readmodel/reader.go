@@ -26,6 +26,10 @@ var (
 	// ErrUnavailable: the database is unreachable, refused the connection,
 	// went away mid-query or did not answer in time. Worth retrying later.
 	ErrUnavailable = errors.New("readmodel: database unavailable")
+	// ErrStandby means the database is a hot standby, where LISTEN is not
+	// allowed and the primary's NOTIFYs never arrive: builds are found by
+	// polling and by the build id on every row instead.
+	ErrStandby = errors.New("readmodel: the database is a standby; NOTIFY does not reach it")
 )
 
 // Doc names one of the documents stored for each product.
@@ -238,6 +242,16 @@ func (r *Reader) ListenBuilds(ctx context.Context, listening func(), notify func
 		defer cancel()
 		_ = conn.Close(cctx)
 	}()
+	var standby bool
+	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&standby); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return translate(err, "listening for builds")
+	}
+	if standby {
+		return ErrStandby
+	}
 	if _, err := conn.Exec(ctx, qListen, pgx.QueryExecModeSimpleProtocol); err != nil {
 		if ctx.Err() != nil {
 			return nil

@@ -1,0 +1,21 @@
+#!/bin/sh
+# compose.yaml's replica entrypoint (as the postgres user of the official
+# postgres:15 image): when the data directory is empty, clone the primary
+# with pg_basebackup -R (standby.signal and primary_conninfo written, a
+# replication slot created), then run PostgreSQL as a hot standby on PGPORT.
+# PRIMARY_HOST comes from compose.yaml; PRIMARY_PORT, PG_USER and
+# REPLICATION_SLOT from deploy/cluster.env.
+set -eu
+: "${PGDATA:=/var/lib/postgresql/data}"
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  until pg_isready -q -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -U "$PG_USER"; do sleep 1; done
+  # a slot left by an earlier replica of this primary (its volume removed)
+  psql -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -U "$PG_USER" -d postgres -qAt -c \
+    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+     WHERE slot_name = '$REPLICATION_SLOT' AND NOT active" >/dev/null
+  find "$PGDATA" -mindepth 1 -delete
+  pg_basebackup -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -U "$PG_USER" -D "$PGDATA" \
+    -R -X stream -C -S "$REPLICATION_SLOT" -c fast
+  chmod 700 "$PGDATA"
+fi
+exec postgres -c port="$PGPORT" -c listen_addresses='*' -c cluster_name=elier-replica1
