@@ -80,10 +80,38 @@ bench-api: build ## elier-api vs a bare fasthttp ceiling with wrk and vegeta (10
 
 .PHONY: bench
 bench: build ## bench-etl and bench-api, results written to docs/BENCHMARKS.md
-	@$(call with_db, { \
-	  echo "# Benchmarks"; echo; \
-	  echo "Written by \`make bench\` on $$(date -u +%Y-%m-%d). Figures on a shared 2-core machine are noisy:"; \
-	  echo "compare the ratios within one run, not absolute numbers across runs."; echo; \
-	  echo "## Loader (\`make bench-etl\`)"; echo; scripts/bench-etl.sh; echo; \
-	  echo "## API (\`make bench-api\`)"; echo; scripts/bench-api.sh; \
-	} > docs/BENCHMARKS.md.tmp && mv docs/BENCHMARKS.md.tmp docs/BENCHMARKS.md && cat docs/BENCHMARKS.md)
+	@$(call with_db, scripts/bench.sh)
+
+# The scaled-out cluster on 127.0.0.1 (docs/DEPLOY.md): a PostgreSQL primary,
+# a hot standby, two elier-api instances and nginx, in .cluster/. Ports and
+# settings: deploy/cluster.env, overridable as variables (NGINX_PORT=3190).
+.PHONY: cluster-up
+cluster-up: ## primary + hot standby + 2 APIs + nginx on 127.0.0.1:3180, sample export loaded
+	@scripts/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## stop what cluster-up started (the data stays in .cluster/)
+	@scripts/cluster.sh down
+
+.PHONY: cluster-test
+cluster-test: ## cluster scenarios: rebuild propagation, API killed, replica stopped, replication lag
+	@scripts/cluster.sh test
+
+# The fault suite runs the real programs against a PostgreSQL cluster of its
+# own (.faults/pg on port 25435), which it starts, restarts and stops; the
+# developers' cluster and DATABASE_URL are never touched.
+FAULTS_PG    := ELIER_PGDIR=$(CURDIR)/.faults/pg ELIER_PGPORT=25435
+FAULTS_FLAGS ?=
+
+.PHONY: faults
+faults: build ## fault, load and bad-input suite on the real programs, soak included (about 13 min)
+	go test -tags faults -c -o .faults/faults.test ./faults
+	@status=0; .faults/faults.test -test.timeout 60m $(FAULTS_FLAGS) || status=$$?; \
+	  $(FAULTS_PG) scripts/pg.sh stop; exit $$status
+
+.PHONY: faults-short
+faults-short: build ## the fault suite's short form, no soak (CI; under 2 min)
+	go vet -tags faults ./faults
+	go test -tags faults -c -o .faults/faults.test ./faults
+	@status=0; .faults/faults.test -test.short -test.timeout 10m $(FAULTS_FLAGS) || status=$$?; \
+	  $(FAULTS_PG) scripts/pg.sh stop; exit $$status

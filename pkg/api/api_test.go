@@ -455,6 +455,37 @@ func TestLimits(t *testing.T) {
 	}
 }
 
+// TestReadTimeout: a connection that sends no request (or only part of
+// one) within the read timeout is closed without an answer. A 408 written
+// there would be read by a client that sends its request at that moment (a
+// pre-opened connection, say) as the answer to that request; on a closed
+// connection it retries instead.
+func TestReadTimeout(t *testing.T) {
+	t.Parallel()
+	base, _, _ := seeded(t, func(c *Config) { c.ReadTimeout = 200 * time.Millisecond })
+	for _, sent := range []string{"", "GET /products/1 HTTP/1.1\r\nHost: x\r\n"} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(conn, sent); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(conn)
+		conn.Close()
+		if err != nil || len(got) > 0 {
+			t.Errorf("after sending %q: read %q, %v; want the connection closed, nothing written", sent, got, err)
+		}
+	}
+	_, metrics := do(t, newClient(t), "GET", base+"/metrics")
+	if !bytes.Contains(metrics, []byte(`route="invalid",status="408"`)) {
+		t.Error("/metrics does not count the timeouts")
+	}
+}
+
 func TestHealth(t *testing.T) {
 	t.Parallel()
 	base, _, _ := seeded(t)

@@ -35,7 +35,6 @@ var (
 	errInternal     = &apiError{status: fasthttp.StatusInternalServerError, body: `{"error":"internal error"}`}
 	errHeaderLarge  = &apiError{status: fasthttp.StatusRequestHeaderFieldsTooLarge, body: `{"error":"request headers too large"}`}
 	errBodyLarge    = &apiError{status: fasthttp.StatusRequestEntityTooLarge, body: `{"error":"request body too large"}`}
-	errReadTimeout  = &apiError{status: fasthttp.StatusRequestTimeout, body: `{"error":"request timeout"}`}
 	errMalformed    = &apiError{status: fasthttp.StatusBadRequest, body: `{"error":"malformed request"}`}
 )
 
@@ -91,8 +90,9 @@ func (s *server) writeError(ctx *fasthttp.RequestCtx, ae *apiError) {
 }
 
 // requestError answers the requests fasthttp could not read: headers over
-// ReadBufferSize (431), a body over MaxRequestBodySize (413), a read timeout
-// (408), anything malformed (400), in the API's JSON, never fasthttp's text.
+// ReadBufferSize (431), a body over MaxRequestBodySize (413), anything
+// malformed (400), in the API's JSON, never fasthttp's text. A read timeout
+// gets no answer: the connection is closed (and counted as a 408).
 func (s *server) requestError(ctx *fasthttp.RequestCtx, err error) {
 	var small *fasthttp.ErrSmallBuffer
 	var netErr net.Error
@@ -103,7 +103,16 @@ func (s *server) requestError(ctx *fasthttp.RequestCtx, err error) {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		ae = errBodyLarge
 	case errors.As(err, &netErr) && netErr.Timeout():
-		ae = errReadTimeout
+		// fasthttp calls this too for a new connection on which nothing at
+		// all arrived in time (a client's pre-opened spare). A 408 written
+		// there is read, by a client that sends its request at that moment,
+		// as the answer to it: a failed request. A closed connection instead
+		// makes the client retry on a new one (as nginx does, no answer).
+		// fasthttp's own write of the response then fails on the closed
+		// connection.
+		s.metrics.observe(routeInvalid, fasthttp.StatusRequestTimeout, 0)
+		_ = ctx.Conn().Close()
+		return
 	}
 	s.writeError(ctx, ae)
 	s.metrics.observe(routeInvalid, ae.status, 0)

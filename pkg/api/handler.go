@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -339,6 +340,8 @@ func (s *server) serveMetrics(ctx *fasthttp.RequestCtx) {
 		build:        s.build.Load(),
 		buildChanges: s.buildChanges.Load(),
 		dbUp:         s.dbUp.Load(),
+		goroutines:   runtime.NumGoroutine(),
+		heapLive:     heapLive(),
 	})
 	ctx.Response.Header.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 	ctx.Response.SetBodyRaw(b)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	rtmetrics "runtime/metrics"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -107,6 +108,8 @@ type gauges struct {
 	build        int64
 	buildChanges uint64
 	dbUp         bool
+	goroutines   int
+	heapLive     uint64
 }
 
 // appendText appends all metrics in the Prometheus text format (0.0.4).
@@ -201,7 +204,23 @@ func (m *metrics) appendText(b []byte, g gauges) []byte {
 	b = appendMetric(b, "elier_db_up", "gauge", "1 when the last poll of the database succeeded.", up)
 	b = appendMetric(b, "elier_live_build_id", "gauge", "The build being served (0: none yet).", float64(g.build))
 	b = appendMetric(b, "elier_build_changes_total", "counter", "Times the live build changed (each empties the cache).", float64(g.buildChanges))
+	// The names the Go client libraries use, so dashboards and the fault
+	// suite's soak can watch for a goroutine or memory leak. The live heap
+	// (as of the last GC) is what a leak grows; the RSS also holds up to a
+	// GC cycle's garbage.
+	b = appendMetric(b, "go_goroutines", "gauge", "Number of goroutines that currently exist.", float64(g.goroutines))
+	b = appendMetric(b, "go_gc_heap_live_bytes", "gauge", "Heap memory occupied by live objects as of the last GC.", float64(g.heapLive))
 	return b
+}
+
+// heapLive reads the live heap as of the last GC, without stopping the world.
+func heapLive() uint64 {
+	s := [1]rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	rtmetrics.Read(s[:])
+	if s[0].Value.Kind() != rtmetrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 func appendHeader(b []byte, name, typ, help string) []byte {

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -90,6 +91,7 @@ func TestMetrics(t *testing.T) {
 	do(t, c, "GET", base+"/products/77")
 	do(t, c, "GET", base+"/products/x")
 	do(t, c, "DELETE", base+"/products")
+	runtime.GC() // go_gc_heap_live_bytes is as of the last GC
 	resp, body := do(t, c, "GET", base+"/metrics")
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain; version=0.0.4") {
 		t.Fatalf("/metrics: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
@@ -108,7 +110,7 @@ func TestMetrics(t *testing.T) {
 		`elier_live_build_id`:                                                  1,
 		`elier_db_up`:                                                          1,
 		`elier_db_pool_max_conns`:                                              float64(DefaultConfig().DBMaxConns),
-		`elier_cache_capacity_bytes`:                                           256 << 20,
+		`elier_cache_capacity_bytes`:                                           float64(DefaultConfig().CacheMB << 20),
 	} {
 		if got, ok := samples[name]; !ok || got != want {
 			t.Errorf("%s = %v (present %v), want %v", name, got, ok, want)
@@ -116,6 +118,9 @@ func TestMetrics(t *testing.T) {
 	}
 	if samples["elier_cache_bytes"] <= 0 {
 		t.Errorf("elier_cache_bytes = %v", samples["elier_cache_bytes"])
+	}
+	if samples["go_goroutines"] < 1 || samples["go_gc_heap_live_bytes"] <= 0 {
+		t.Errorf("go_goroutines = %v, go_gc_heap_live_bytes = %v", samples["go_goroutines"], samples["go_gc_heap_live_bytes"])
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Table identifies one input file.
@@ -226,6 +227,11 @@ func NewScanner[T Row](r io.Reader, file string) (*Scanner[T], error) {
 			hdr = ln
 			break
 		}
+	}
+	// A UTF-16 or binary file would otherwise be reported as missing
+	// every column, with its raw bytes in the message.
+	if !utf8.Valid(hdr.text) || bytes.IndexByte(hdr.text, 0) >= 0 {
+		return nil, fmt.Errorf("%s: line %d: %w: not UTF-8 text: %q", file, hdr.num, ErrBadHeader, clip(hdr.text))
 	}
 	if st := s.rec.split(hdr.text); st != splitOK {
 		return nil, fmt.Errorf("%s: line %d: %w: %q", file, hdr.num, ErrBadHeader, clip(hdr.text))
@@ -500,7 +506,7 @@ func mapHeader(t reflect.Type, header []string) (columns, error) {
 		cols[sf.Name] = p
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("%w %s (header: %s)", ErrMissingColumn, strings.Join(missing, ", "), clip([]byte(strings.Join(header, ","))))
+		return nil, fmt.Errorf("%w %s (header: %q)", ErrMissingColumn, strings.Join(missing, ", "), clip([]byte(strings.Join(header, ","))))
 	}
 	return cols, nil
 }

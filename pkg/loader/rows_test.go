@@ -299,6 +299,9 @@ func TestNewScannerHeader(t *testing.T) {
 		{"BOM only", "\uFEFF", "", ErrEmptyFile, nil},
 		{"unbalanced header", "id,\"styleId,size,quantity" + row, "", ErrBadHeader, []string{"test.csv", "line 1"}},
 		{"stray quote in header", "id,sty\"leId,size,quantity" + row, "", ErrBadHeader, nil},
+		{"UTF-16 file", "\xff\xfei\x00d\x00,\x00s\x00\n\x00", "", ErrBadHeader, []string{"test.csv", "line 1", "not UTF-8", `\xff\xfei\x00d`}},
+		{"binary file", "\x10l\x88\x9a,P\xbc\n", "", ErrBadHeader, []string{"not UTF-8"}},
+		{"missing column, header quoted", "id,size,\x01" + row, "", ErrMissingColumn, []string{`(header: "id,size,\x01")`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/elier/catalogue/pkg/loader"
@@ -239,18 +240,46 @@ func Rollback(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 	return id, swap(ctx, lock.conn, id, schema)
 }
 
+// The swap's wait for the view's lock. While it waits, every new reader of
+// elier.docs (each API request that misses its cache) queues behind it, so
+// one wait must stay well under the API's request timeout (--db-timeout,
+// 2 s by default); a reader that holds the view longer (a report, a
+// pg_dump) is waited out by retrying, a second apart, for about half a
+// minute in all, and the API serves normally between the tries.
+const (
+	swapLockTimeout = "500ms"
+	swapAttempts    = 20
+	swapRetryPause  = time.Second
+)
+
 // swap points elier.docs at build id in one short transaction.
 func swap(ctx context.Context, conn *pgxpool.Conn, id int64, schema string) error {
 	stmt := sql.Expand(sql.Must("swap.sql"), "schema", ident(schema), "build_id", fmt.Sprint(id))
-	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		// Never queue behind a long reader for long: fail and let the
-		// operator rerun rather than stall the API behind our lock.
-		if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '10s'"); err != nil {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '"+swapLockTimeout+"'"); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, stmt)
 			return err
+		})
+		var pe *pgconn.PgError
+		if err == nil || !errors.As(err, &pe) || pe.Code != "55P03" { // lock_not_available
+			break
 		}
-		_, err := tx.Exec(ctx, stmt)
-		return err
-	})
+		if attempt == swapAttempts {
+			err = fmt.Errorf("%d tries, a reader holds elier.docs: %w", attempt, err)
+			break
+		}
+		t := time.NewTimer(swapRetryPause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("swapping build %d in: %w", id, ctx.Err())
+		case <-t.C:
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("swapping build %d in: %w", id, err)
 	}

@@ -16,9 +16,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/goleak"
 
 	"github.com/elier/catalogue/internal/pgtest"
 	"github.com/elier/catalogue/pkg/generate"
@@ -419,6 +421,68 @@ func TestConcurrentLoadIsRefused(t *testing.T) {
 	mustRebuild(t, pool, fixtureDir)
 }
 
+// TestSwapWaitsOutALongReader: a session that holds elier.docs for longer
+// than the API's request timeout (a report, a pg_dump) neither fails the
+// swap nor makes other readers queue behind the swap's lock for longer than
+// one short try: a reader that gives up after 1.5 s never has to.
+func TestSwapWaitsOutALongReader(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	mustRebuild(t, pool, fixtureDir)
+	before := liveState(t, pool)
+	ctx := context.Background()
+	long, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer long.Release()
+	if _, err := long.Exec(ctx, "BEGIN; SELECT count(*) FROM elier.docs"); err != nil {
+		t.Fatal(err)
+	}
+	opts := RebuildOptions{Dir: fixtureDir, RejectDir: t.TempDir(), MaxRejectRatio: 0.01, MaxShrink: 0.5, Ranges: 2}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Rebuild(ctx, pool, opts)
+		done <- err
+	}()
+	// Once the swap waits for the view, readers keep being answered.
+	for waiting := false; !waiting; {
+		if err := pool.QueryRow(ctx, `SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database()
+			AND query LIKE '%CREATE OR REPLACE VIEW elier.docs%' AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the rebuild ended (%v) without waiting for the reader", err)
+		default:
+		}
+	}
+	reader, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Release()
+	if _, err := reader.Exec(ctx, "SET lock_timeout = '1500ms'"); err != nil {
+		t.Fatal(err)
+	}
+	for range 40 { // about three tries of the swap
+		var n int
+		if err := reader.QueryRow(ctx, "SELECT count(*) FROM elier.docs WHERE id = 1").Scan(&n); err != nil {
+			t.Fatalf("a reader behind the waiting swap: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := long.Exec(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the rebuild behind a long reader: %v", err)
+	}
+	if liveState(t, pool) == before {
+		t.Error("the new build is not live")
+	}
+}
+
 func TestRollbackAndIfChanged(t *testing.T) {
 	t.Parallel()
 	pool := newPool(t)
@@ -611,7 +675,9 @@ func TestMain(m *testing.M) {
 		runChildLoad()
 		return
 	}
-	os.Exit(m.Run())
+	// No goroutine may outlive the tests: pools closed, builders and
+	// listeners stopped.
+	goleak.VerifyTestMain(m)
 }
 
 func runChildLoad() {
