@@ -44,6 +44,16 @@ func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
+// withPool runs fn with a pool from openPool, closed afterwards.
+func withPool(ctx context.Context, url string, fn func(*pgxpool.Pool) error) error {
+	pool, err := openPool(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return fn(pool)
+}
+
 func (a *app) loadCmd() *cobra.Command {
 	var (
 		url         string
@@ -142,17 +152,14 @@ func (a *app) statusCmd() *cobra.Command {
 		Short: "Print the live and previous builds",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pool, err := openPool(cmd.Context(), url)
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
-			builds, err := readmodel.Status(cmd.Context(), pool)
-			if err != nil {
-				return err
-			}
-			printStatus(a.stdout, builds)
-			return nil
+			return withPool(cmd.Context(), url, func(pool *pgxpool.Pool) error {
+				builds, err := readmodel.Status(cmd.Context(), pool)
+				if err != nil {
+					return err
+				}
+				printStatus(a.stdout, builds)
+				return nil
+			})
 		},
 	}
 	dbFlag(c, &url)
@@ -166,20 +173,17 @@ func (a *app) rollbackCmd() *cobra.Command {
 		Short: "Make the previous build live again (the current one becomes previous)",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pool, err := openPool(cmd.Context(), url)
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
-			id, err := readmodel.Rollback(cmd.Context(), pool)
-			if errors.Is(err, readmodel.ErrBusy) {
-				return &exitError{code: exitBusy, err: err}
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "build %d is live again\n", id)
-			return nil
+			return withPool(cmd.Context(), url, func(pool *pgxpool.Pool) error {
+				id, err := readmodel.Rollback(cmd.Context(), pool)
+				if errors.Is(err, readmodel.ErrBusy) {
+					return &exitError{code: exitBusy, err: err}
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "build %d is live again\n", id)
+				return nil
+			})
 		},
 	}
 	dbFlag(c, &url)
