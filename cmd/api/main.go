@@ -31,11 +31,13 @@ func run() int {
 		return 2
 	}
 	cfg.Logger = api.NewLogger(os.Stderr)
-	// The cache is long-lived heap; with the default GOGC the heap may grow
-	// to twice the live data. A soft limit keeps the process near its budget
-	// (the cache plus what serving needs) unless GOMEMLIMIT says otherwise.
+	// The cache lives outside the Go heap (pkg/api/cache.go), so the heap
+	// is only what serving needs: buffers of open connections and requests
+	// in flight, usually 15-30 MB. A soft limit keeps it there under
+	// overload too (RSS: the cache budget plus about 100 MB), unless
+	// GOMEMLIMIT says otherwise.
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(int64(cfg.CacheMB)<<20 + 160<<20)
+		debug.SetMemoryLimit(128 << 20)
 	}
 	if err := api.Run(ctx, cfg); err != nil {
 		cfg.Logger.Error("elier-api stopped", "err", err)

@@ -18,7 +18,7 @@ func benchServer(b *testing.B) (*server, *fasthttp.RequestCtx) {
 		cacheControl: "public, max-age=60", vary: fasthttp.HeaderAcceptEncoding,
 	}
 	s.build.Store(1)
-	s.cache.put(newEntry(docKey(routeStyles, 1), 1, docs[0].Styles, etagID(routeStyles, 1, -1)))
+	s.cache.put(cacheKey{build: 1, res: docKey(routeStyles, 1)}, encIdentity, 200, false, 0, docs[0].Styles)
 	var ctx fasthttp.RequestCtx
 	var req fasthttp.Request
 	req.SetRequestURI("/products/1/styles")

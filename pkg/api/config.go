@@ -125,7 +125,7 @@ func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	cors := strings.Join(c.CORSOrigins, ",")
 	fs.StringVar(&c.Addr, "addr", c.Addr, "listen `HOST:PORT`")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL `URL` (default $DATABASE_URL)")
-	fs.IntVar(&c.CacheMB, "cache-mb", c.CacheMB, "response cache size in `MiB` (0 disables it)")
+	fs.IntVar(&c.CacheMB, "cache-mb", c.CacheMB, "response cache size in `MiB` (0 disables it; at least 32 when on)")
 	fs.DurationVar(&c.NegativeTTL, "negative-ttl", c.NegativeTTL, "how long a 404 stays cached within a build")
 	fs.IntVar(&c.MaxAge, "max-age", c.MaxAge, "Cache-Control max-age in `seconds`")
 	fs.StringVar(&cors, "cors-origins", cors, "comma-separated allowed `origins`, or * for any")

@@ -139,6 +139,14 @@ func docOf(rt route) readmodel.Doc {
 	return readmodel.DocProduct
 }
 
+// resource is what a product or list response is for: its cache key (the
+// build it is read from, route and id) and the parts of its ETag.
+type resource struct {
+	key  cacheKey
+	rt   route
+	a, b int64 // the id, or page and count; b < 0: none
+}
+
 // serveDoc answers the three per-product routes: from the cache, or with
 // a primary-key lookup (batched with concurrent misses) whose answer, 404s
 // included, is then cached.
@@ -148,27 +156,22 @@ func (s *server) serveDoc(ctx *fasthttp.RequestCtx, rt route, arg []byte) {
 		s.fail(ctx, errBadID)
 		return
 	}
-	key := docKey(rt, id)
+	r := resource{key: cacheKey{build: s.build.Load(), res: docKey(rt, id)}, rt: rt, a: int64(id), b: -1}
 	now := ctx.Time().UnixNano()
-	if e := s.cache.get(key, s.build.Load(), now); e != nil {
-		s.writeEntry(ctx, e)
+	if s.serveCached(ctx, &r, now) {
 		return
 	}
-
 	build, body, err := s.batch.lookup(docOf(rt), id)
-	var e *entry
 	switch {
 	case err == nil:
-		e = newEntry(key, build, body, etagID(rt, int64(id), -1))
+		r.key.build = build
+		s.serveFetched(ctx, &r, fasthttp.StatusOK, 0, body)
 	case errors.Is(err, readmodel.ErrNotFound):
-		e = &entry{key: key, build: build, status: fasthttp.StatusNotFound,
-			plain: notFoundBody(id), expires: now + int64(s.negativeTTL), slot: -1}
+		r.key.build = build
+		s.serveFetched(ctx, &r, fasthttp.StatusNotFound, now+int64(s.negativeTTL), notFoundBody(id))
 	default:
 		s.fail(ctx, err)
-		return
 	}
-	s.store(e)
-	s.writeEntry(ctx, e)
 }
 
 // serveList answers GET /products: one range lookup on ord.
@@ -179,12 +182,10 @@ func (s *server) serveList(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, aerr)
 		return
 	}
-	key := listKey(page, count)
-	if e := s.cache.get(key, s.build.Load(), 0); e != nil {
-		s.writeEntry(ctx, e)
+	r := resource{key: cacheKey{build: s.build.Load(), res: listKey(page, count)}, rt: routeList, a: int64(page), b: int64(count)}
+	if s.serveCached(ctx, &r, ctx.Time().UnixNano()) {
 		return
 	}
-
 	dctx, cancel := context.WithTimeout(s.base, s.dbTimeout)
 	build, body, err := s.reader.List(dctx, nil, page, count)
 	cancel()
@@ -192,25 +193,117 @@ func (s *server) serveList(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, err)
 		return
 	}
-	e := newEntry(key, build, body, etagID(routeList, int64(page), int64(count)))
-	s.store(e)
-	s.writeEntry(ctx, e)
+	r.key.build = build
+	s.serveFetched(ctx, &r, fasthttp.StatusOK, 0, body)
 }
 
-// store adopts the entry's build and caches the entry if that build is
-// (still) the live one.
-func (s *server) store(e *entry) {
-	s.adopt(e.build)
-	if e.build == s.build.Load() {
-		s.cache.put(e)
+// serveCached answers from the cache if it can: the coding the client
+// prefers (compressed on the first request that asks for it, then kept),
+// else the identity body. The value is copied into the response's own
+// pooled body buffer, so a hit allocates nothing.
+func (s *server) serveCached(ctx *fasthttp.RequestCtx, r *resource, now int64) bool {
+	buf := ctx.Response.SwapBody(nil)
+	enc := encIdentity
+	if ae := ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding); len(ae) > 0 {
+		enc = negotiate(ae)
 	}
+	if enc != encIdentity {
+		h, ok := s.cache.get(buf, r.key, enc, now)
+		if ok {
+			if h.identity {
+				enc = encIdentity
+			}
+			s.write(ctx, r, h.status, enc, h.body)
+			return true
+		}
+		buf = h.buf
+	}
+	h, ok := s.cache.get(buf, r.key, encIdentity, now)
+	if !ok {
+		ctx.Response.SwapBody(h.buf[:0])
+		return false
+	}
+	body := h.body
+	if enc != encIdentity {
+		body, enc = s.variant(r, enc, h.status, h.expires, h.body)
+	}
+	s.write(ctx, r, h.status, enc, body)
+	return true
 }
 
-// etagID is an ETag's resource part: route letter and id (or page and
-// count), e.g. s-1 or l-2-5; the build is prefixed by newEntry.
-func etagID(rt route, a, b int64) []byte {
+// serveFetched caches a body just read from the database, if its build is
+// (still) the live one, and writes it. A row of an older build (in flight
+// across a rollback) is served but not cached.
+func (s *server) serveFetched(ctx *fasthttp.RequestCtx, r *resource, status int, expires int64, body []byte) {
+	s.adopt(r.key.build)
+	if r.key.build == s.build.Load() {
+		s.cache.put(r.key, encIdentity, status, true, expires, body)
+	}
+	enc := encIdentity
+	if ae := ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding); len(ae) > 0 {
+		if enc = negotiate(ae); enc != encIdentity {
+			body, enc = s.variant(r, enc, status, expires, body)
+		}
+	}
+	s.write(ctx, r, status, enc, body)
+}
+
+// variant codes plain with enc and caches the result under enc's key: the
+// coded body, or plain itself (flagged as not coded) when it is an error,
+// too small to be worth coding, or coding did not make it smaller. It
+// returns the body to send and its coding.
+func (s *server) variant(r *resource, enc encoding, status int, expires int64, plain []byte) ([]byte, encoding) {
+	var coded []byte
+	if status == fasthttp.StatusOK && len(plain) >= minCompress {
+		coded = compress(plain, enc)
+	}
+	live := r.key.build == s.build.Load()
+	if coded == nil {
+		if live {
+			s.cache.put(r.key, enc, status, true, expires, plain)
+		}
+		return plain, encIdentity
+	}
+	if live {
+		s.cache.put(r.key, enc, status, false, expires, coded)
+	}
+	return coded, enc
+}
+
+// write writes a product or list response: status, headers, and body,
+// which becomes the response's body buffer (the caller gives it up). A 200
+// gets its ETag, "b<build>-<resource>" and a suffix per coding, and is a
+// 304 when If-None-Match matches.
+func (s *server) write(ctx *fasthttp.RequestCtx, r *resource, status int, enc encoding, body []byte) {
+	h := &ctx.Response.Header
+	ctx.SetStatusCode(status)
+	h.SetContentType(contentTypeJSON)
+	if status != fasthttp.StatusOK {
+		s.cors.apply(ctx, false)
+		ctx.Response.SwapBody(body)
+		return
+	}
+	s.cors.apply(ctx, true)
+	h.Set(fasthttp.HeaderVary, s.vary)
+	h.Set(fasthttp.HeaderCacheControl, s.cacheControl)
+	var tag [64]byte
+	h.SetBytesV(fasthttp.HeaderETag, appendETag(tag[:0], r, enc))
+	if inm := ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 && etagMatches(inm, appendETag(tag[:0], r, encIdentity)) {
+		ctx.SetStatusCode(fasthttp.StatusNotModified)
+		ctx.Response.SwapBody(body[:0])
+		return
+	}
+	if enc != encIdentity {
+		h.Set(fasthttp.HeaderContentEncoding, enc.name())
+	}
+	ctx.Response.SwapBody(body)
+}
+
+// appendETag appends r's ETag for coding enc: "b<build>-<route letter>-
+// <id>" (or -<page>-<count>), then -gz or -br for a coded body, quoted.
+func appendETag(b []byte, r *resource, enc encoding) []byte {
 	var letter byte
-	switch rt {
+	switch r.rt {
 	case routeList:
 		letter = 'l'
 	case routeStyles:
@@ -220,74 +313,16 @@ func etagID(rt route, a, b int64) []byte {
 	default:
 		letter = 'p'
 	}
-	out := append(make([]byte, 0, 24), letter, '-')
-	out = strconv.AppendInt(out, a, 10)
-	if b >= 0 {
-		out = append(out, '-')
-		out = strconv.AppendInt(out, b, 10)
+	b = append(b, '"', 'b')
+	b = strconv.AppendInt(b, r.key.build, 10)
+	b = append(b, '-', letter, '-')
+	b = strconv.AppendInt(b, r.a, 10)
+	if r.b >= 0 {
+		b = append(b, '-')
+		b = strconv.AppendInt(b, r.b, 10)
 	}
-	return out
-}
-
-// newEntry builds a 200 entry, with its ETags: "b<build>-<resource>", and
-// a suffix for each coded variant.
-func newEntry(key uint64, build int64, body, resource []byte) *entry {
-	e := &entry{key: key, build: build, status: fasthttp.StatusOK, plain: body, slot: -1}
-	base := append(make([]byte, 0, 40), '"', 'b')
-	base = strconv.AppendInt(base, build, 10)
-	base = append(base, '-')
-	base = append(base, resource...)
-	for enc := range numEncodings {
-		t := make([]byte, 0, len(base)+4)
-		t = append(t, base...)
-		t = append(t, enc.etagSuffix()...)
-		e.etag[enc] = append(t, '"')
-	}
-	return e
-}
-
-// writeEntry writes a cached (or just fetched) response: the coding the
-// client prefers, compressed once and kept; 304 when If-None-Match matches.
-func (s *server) writeEntry(ctx *fasthttp.RequestCtx, e *entry) {
-	h := &ctx.Response.Header
-	ctx.SetStatusCode(e.status)
-	h.SetContentType(contentTypeJSON)
-	if e.status != fasthttp.StatusOK {
-		s.cors.apply(ctx, false)
-		ctx.Response.SetBodyRaw(e.plain)
-		return
-	}
-	s.cors.apply(ctx, true)
-	h.Set(fasthttp.HeaderVary, s.vary)
-	h.Set(fasthttp.HeaderCacheControl, s.cacheControl)
-
-	enc, body := encIdentity, e.plain
-	if len(e.plain) >= minCompress {
-		if enc = negotiate(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding)); enc != encIdentity {
-			if body = s.coded(e, enc); body == nil {
-				enc, body = encIdentity, e.plain
-			}
-		}
-	}
-	h.SetBytesV(fasthttp.HeaderETag, e.etag[enc])
-	if inm := ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 && etagMatches(inm, e.etag[encIdentity]) {
-		ctx.SetStatusCode(fasthttp.StatusNotModified)
-		return
-	}
-	if enc != encIdentity {
-		h.Set(fasthttp.HeaderContentEncoding, enc.name())
-	}
-	ctx.Response.SetBodyRaw(body)
-}
-
-// coded returns e's body coded with enc, compressing it the first time;
-// nil when coding does not make it smaller.
-func (s *server) coded(e *entry, enc encoding) []byte {
-	v := e.enc[enc].Load()
-	if v == nil {
-		v = s.cache.attach(e, enc, &variant{body: compress(e.plain, enc)})
-	}
-	return v.body
+	b = append(b, enc.etagSuffix()...)
+	return append(b, '"')
 }
 
 // preflight answers OPTIONS: a CORS preflight when it is one, else just

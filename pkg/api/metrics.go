@@ -178,9 +178,9 @@ func (m *metrics) appendText(b []byte, g gauges) []byte {
 	c := g.cache
 	b = appendMetric(b, "elier_cache_hits_total", "counter", "Responses served from the cache.", float64(c.hits))
 	b = appendMetric(b, "elier_cache_misses_total", "counter", "Lookups that went to the database.", float64(c.misses))
-	b = appendMetric(b, "elier_cache_evictions_total", "counter", "Entries evicted to stay within the capacity.", float64(c.evictions))
-	b = appendMetric(b, "elier_cache_entries", "gauge", "Responses in the cache.", float64(c.entries))
-	b = appendMetric(b, "elier_cache_bytes", "gauge", "Bytes the cached responses take, compressed variants included.", float64(c.bytes))
+	b = appendMetric(b, "elier_cache_collisions_total", "counter", "Lookups that found another key under their hash (counted as misses; near 0 is normal).", float64(c.collisions))
+	b = appendMetric(b, "elier_cache_entries", "gauge", "Entries in the cache: responses and their coded variants, including ones their bucket will overwrite next.", float64(c.entries))
+	b = appendMetric(b, "elier_cache_bytes", "gauge", "Bytes of cache memory in use (64 KiB chunks, outside the Go heap).", float64(c.bytes))
 	b = appendMetric(b, "elier_cache_capacity_bytes", "gauge", "The cache's bound (--cache-mb).", float64(c.capacity))
 
 	b = appendMetric(b, "elier_db_batches_total", "counter", "Statements that answered cache misses.", float64(g.batches))
