@@ -17,6 +17,7 @@ func benchServer(b *testing.B) (*server, *fasthttp.RequestCtx) {
 		cors: newCORS([]string{"*"}), base: context.Background(),
 		cacheControl: "public, max-age=60", vary: fasthttp.HeaderAcceptEncoding,
 	}
+	s.router = s.routes().Handler
 	s.build.Store(1)
 	s.cache.put(cacheKey{build: 1, res: docKey(routeStyles, 1)}, encIdentity, 200, false, 0, docs[0].Styles)
 	var ctx fasthttp.RequestCtx

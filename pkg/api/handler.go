@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
 
 	"github.com/elier/catalogue/pkg/readmodel"
@@ -20,50 +21,84 @@ const (
 	allowedMethods  = "GET, HEAD, OPTIONS"
 )
 
-// handle is the server's one fasthttp handler. It never keeps ctx past its
-// return and never hands it to the database: database calls get a context
-// of their own (see s.base).
-func (s *server) handle(ctx *fasthttp.RequestCtx) {
-	rt := routeUnknown
-	defer s.finish(ctx, &rt)
+// routeKey is the user value under which a route handler records its
+// route, for finish's metrics and access log.
+const routeKey = "elier.route"
 
-	var arg []byte
-	rt, arg = matchRoute(ctx.Path())
-	if rt == routeUnknown {
-		s.fail(ctx, errNoRoute)
-		return
+// routes is the router. Every path of the table answers GET and HEAD;
+// any other method on it is an OPTIONS preflight or a 405 with Allow, and
+// counted under the path's route; other paths are 404s. The router matches
+// the normalized path without one trailing slash (see handle).
+func (s *server) routes() *router.Router {
+	r := router.New()
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = false
+	r.HandleOPTIONS = false
+	r.NotFound = func(ctx *fasthttp.RequestCtx) { s.fail(ctx, errNoRoute) }
+	for _, rt := range s.routeTable() {
+		serve := func(ctx *fasthttp.RequestCtx) {
+			ctx.SetUserValue(routeKey, rt.route)
+			rt.serve(ctx)
+		}
+		other := func(ctx *fasthttp.RequestCtx) {
+			ctx.SetUserValue(routeKey, rt.route)
+			if ctx.IsOptions() {
+				s.preflight(ctx)
+				return
+			}
+			s.fail(ctx, errMethod)
+		}
+		r.GET(rt.path, serve)
+		r.HEAD(rt.path, serve)
+		r.ANY(rt.path, other)
 	}
-	switch {
-	case ctx.IsGet() || ctx.IsHead():
-	case ctx.IsOptions():
-		s.preflight(ctx)
-		return
-	default:
-		s.fail(ctx, errMethod)
-		return
+	return r
+}
+
+// routeSpec is one row of the route table.
+type routeSpec struct {
+	path  string // as in the router and in api/openapi.json
+	route route
+	serve fasthttp.RequestHandler
+}
+
+func (s *server) routeTable() []routeSpec {
+	return []routeSpec{
+		{"/products", routeList, s.serveList},
+		{"/products/{product_id}", routeProduct, s.docHandler(routeProduct)},
+		{"/products/{product_id}/styles", routeStyles, s.docHandler(routeStyles)},
+		{"/products/{product_id}/related", routeRelated, s.docHandler(routeRelated)},
+		{"/healthz", routeHealthz, func(ctx *fasthttp.RequestCtx) { s.writeJSON(ctx, fasthttp.StatusOK, `{"status":"ok"}`) }},
+		{"/readyz", routeReadyz, s.serveReady},
+		{"/metrics", routeMetrics, s.serveMetrics},
+		{"/openapi.json", routeOpenAPI, s.serveOpenAPI},
 	}
-	switch rt {
-	case routeList:
-		s.serveList(ctx)
-	case routeProduct, routeStyles, routeRelated:
-		s.serveDoc(ctx, rt, arg)
-	case routeHealthz:
-		s.writeJSON(ctx, fasthttp.StatusOK, `{"status":"ok"}`)
-	case routeReadyz:
-		s.serveReady(ctx)
-	case routeMetrics:
-		s.serveMetrics(ctx)
-	case routeOpenAPI:
-		ctx.Response.Header.SetContentType(contentTypeJSON)
-		s.cors.apply(ctx, false)
-		ctx.Response.SetBodyRaw(s.openapi)
+}
+
+// handle is the server's one fasthttp handler: the router, inside finish's
+// recover and metrics. It never keeps ctx past its return and never hands
+// it to the database: database calls get a context of their own (see
+// s.base).
+func (s *server) handle(ctx *fasthttp.RequestCtx) {
+	defer s.finish(ctx)
+	// The router matches the path as sent; it is given the normalized one
+	// (percent-decoded, // and dot segments resolved) without one trailing
+	// slash, which is answered as if it were not there rather than
+	// redirected: a storefront gains nothing from a round trip.
+	u := ctx.URI()
+	if p := u.Path(); len(p) > 1 && p[len(p)-1] == '/' {
+		u.SetPathBytes(p[:len(p)-1])
+	} else if !bytes.Equal(p, u.PathOriginal()) {
+		u.SetPathBytes(p)
 	}
+	s.router(ctx)
 }
 
 // finish is deferred by handle: it turns a panic into a logged 500 (fasthttp
 // itself would crash the process), counts the request, and writes the
 // access log when asked to.
-func (s *server) finish(ctx *fasthttp.RequestCtx, rt *route) {
+func (s *server) finish(ctx *fasthttp.RequestCtx) {
 	if p := recover(); p != nil {
 		s.log.Error("panic serving a request",
 			"method", string(ctx.Method()), "uri", string(ctx.RequestURI()),
@@ -71,9 +106,10 @@ func (s *server) finish(ctx *fasthttp.RequestCtx, rt *route) {
 		ctx.Response.Reset()
 		s.writeError(ctx, errInternal)
 	}
+	rt, _ := ctx.UserValue(routeKey).(route) // routeUnknown if no route matched
 	status := ctx.Response.StatusCode()
 	d := time.Since(ctx.Time())
-	s.metrics.observe(*rt, status, d)
+	s.metrics.observe(rt, status, d)
 	if s.accessLog {
 		s.log.LogAttrs(context.Background(), slog.LevelInfo, "request",
 			slog.String("method", string(ctx.Method())),
@@ -86,40 +122,18 @@ func (s *server) finish(ctx *fasthttp.RequestCtx, rt *route) {
 	}
 }
 
-// matchRoute maps a (normalized) path to its route and, for the product
-// routes, the raw id segment. One trailing slash is accepted everywhere.
-func matchRoute(path []byte) (route, []byte) {
-	if n := len(path); n > 1 && path[n-1] == '/' {
-		path = path[:n-1]
+// docHandler answers one of the per-product routes.
+func (s *server) docHandler(rt route) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		id, _ := ctx.UserValue("product_id").(string)
+		s.serveDoc(ctx, rt, id)
 	}
-	switch string(path) {
-	case "/products":
-		return routeList, nil
-	case "/healthz":
-		return routeHealthz, nil
-	case "/readyz":
-		return routeReadyz, nil
-	case "/metrics":
-		return routeMetrics, nil
-	case "/openapi.json":
-		return routeOpenAPI, nil
-	}
-	const prefix = "/products/"
-	if !bytes.HasPrefix(path, []byte(prefix)) {
-		return routeUnknown, nil
-	}
-	rest := path[len(prefix):]
-	i := bytes.IndexByte(rest, '/')
-	if i < 0 {
-		return routeProduct, rest
-	}
-	switch string(rest[i+1:]) {
-	case "styles":
-		return routeStyles, rest[:i]
-	case "related":
-		return routeRelated, rest[:i]
-	}
-	return routeUnknown, nil
+}
+
+func (s *server) serveOpenAPI(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.SetContentType(contentTypeJSON)
+	s.cors.apply(ctx, false)
+	ctx.Response.SetBodyRaw(s.openapi)
 }
 
 // Cache keys: the route in the top bits, then the id, or page and count.
@@ -150,7 +164,7 @@ type resource struct {
 // serveDoc answers the three per-product routes: from the cache, or with
 // a primary-key lookup (batched with concurrent misses) whose answer, 404s
 // included, is then cached.
-func (s *server) serveDoc(ctx *fasthttp.RequestCtx, rt route, arg []byte) {
+func (s *server) serveDoc(ctx *fasthttp.RequestCtx, rt route, arg string) {
 	id, ok := parseID(arg)
 	if !ok {
 		s.fail(ctx, errBadID)

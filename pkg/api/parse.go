@@ -8,12 +8,13 @@ const maxCount = 1000
 // parseID parses a product id, page or count: ASCII digits only (no sign,
 // no spaces, no '+'), a value from 1 to 2147483647. Leading zeros are
 // digits like any other ("007" is 7), as strconv reads them.
-func parseID(b []byte) (int32, bool) {
+func parseID[T ~string | ~[]byte](b T) (int32, bool) {
 	if len(b) == 0 {
 		return 0, false
 	}
 	var n int64
-	for _, c := range b {
+	for i := range len(b) {
+		c := b[i]
 		if c < '0' || c > '9' {
 			return 0, false
 		}

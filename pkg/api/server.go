@@ -27,6 +27,7 @@ import (
 
 // server is one running API: the state its handlers share.
 type server struct {
+	router  fasthttp.RequestHandler // s.routes()
 	log     *slog.Logger
 	pool    *pgxpool.Pool
 	reader  *readmodel.Reader
@@ -109,6 +110,7 @@ func Run(ctx context.Context, cfg Config) error {
 		pollNow:      make(chan struct{}, 1),
 	}
 	s.batch = newBatcher(s.reader, s.base, cfg.DBTimeout)
+	s.router = s.routes().Handler
 	if !s.cors.any {
 		s.vary += ", " + fasthttp.HeaderOrigin
 	}
