@@ -3,7 +3,6 @@ package readmodel
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gocarina/gocsv"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/goleak"
@@ -603,16 +603,16 @@ func readRejects(t *testing.T, path, file string) (rejected, repaired []string) 
 		t.Fatal(err)
 	}
 	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
+	var recs []loader.Reject
+	if err := gocsv.UnmarshalFile(f, &recs); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	for _, r := range recs[1:] {
-		if r[0] != file || r[5] == "" && r[3] != "line_too_long" {
-			t.Errorf("%s: bad reject row %q", path, r)
+	for _, r := range recs {
+		if r.File != file || r.Raw == "" && r.Reason != "line_too_long" {
+			t.Errorf("%s: bad reject row %+v", path, r)
 		}
-		s := r[1] + " " + r[3]
-		if r[2] == "repaired" {
+		s := strconv.FormatInt(r.Line, 10) + " " + r.Reason
+		if r.Outcome == "repaired" {
 			repaired = append(repaired, s)
 		} else {
 			rejected = append(rejected, s)
