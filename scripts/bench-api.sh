@@ -5,18 +5,28 @@
 # For each size in BENCH_API_SIZES (default "100000 1000011"): a database
 # elier_bench_<N> is loaded (once; --if-changed) from a generated export,
 # elier-api serves it on 127.0.0.1:3300, and wrk (64 connections, closed
-# loop) measures each route with uniform and skewed (P(id) ~ 1/id) ids, each
-# after a warm-up run of the same traffic (the cache's steady state); the
-# ceiling is measured before and after. At the largest size, bench/rate
-# (vegeta, open loop) measures p50/p99/p99.9 at fixed rates. Prints Markdown.
+# loop) measures each route with uniform and skewed (P(id) ~ 1/id) ids,
+# after a warm-up run of the same traffic (the cache's steady state). Each
+# measurement is BENCH_ROUNDS rounds of (ceiling, API) back to back: a
+# round's ratio compares two runs seconds apart, and the table gives the
+# median round, so a burst of other load moves one round, not the result.
 #
-#   BENCH_DURATION (default 10s), BENCH_RATES (default "5000 20000")
+# At the largest size, bench/rate measures p50/p99/p99.9 at fixed rates
+# (open loop): with its fasthttp engine at every rate, and with vegeta at
+# the rates vegeta can send here (BENCH_VEGETA_RATES), as a cross-check.
+# Then an overload run (wrk, 1024 connections) and the API's peak RSS.
+# Prints Markdown.
+#
+#   BENCH_DURATION (default 10s), BENCH_ROUNDS (default 3),
+#   BENCH_RATES (default "5000 20000"), BENCH_VEGETA_RATES (default 5000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${DATABASE_URL:?DATABASE_URL must be set (make bench-api sets it)}"
 sizes=${BENCH_API_SIZES:-"100000 1000011"}
 dur=${BENCH_DURATION:-10s}
 rates=${BENCH_RATES:-"5000 20000"}
+vegeta_rates=${BENCH_VEGETA_RATES:-5000}
+rounds=${BENCH_ROUNDS:-3}
 api=127.0.0.1:3300
 ceil=127.0.0.1:3301
 mkdir -p .bench bin
@@ -31,10 +41,10 @@ trap cleanup EXIT
 
 wait_http() { for _ in $(seq 200); do curl -fs "http://$1$2" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1$2" >&2; return 1; }
 
-# run_wrk URL ROUTE DIST N: prints "req/s p50_ms p99_ms errors"
+# run_wrk URL ROUTE DIST N [CONNS]: prints "req/s p50_ms p99_ms errors"
 run_wrk() {
   local out
-  out=$(ROUTE=$2 DIST=$3 N=$4 wrk -t2 -c64 -d"$dur" --latency -s bench/wrk/ids.lua "$1")
+  out=$(ROUTE=$2 DIST=$3 N=$4 wrk -t2 -c"${5:-64}" -d"$dur" --latency -s bench/wrk/ids.lua "$1")
   echo "$out" | awk '
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
     /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
@@ -61,39 +71,48 @@ for n in $sizes; do
   bin/elier-api --addr "$api" --database-url "$url" 2>.bench/api-$n.log & apipid=$!; pids+=($apipid)
   wait_http "$api" /readyz
 
-  read -r c1 c1p50 c1p99 _ < <(run_wrk "http://$ceil" styles uniform "$n")
   echo "### $n products"
   echo
-  echo "| route | ids | req/s | × ceiling | p50 ms | p99 ms | errors |"
-  echo "|---|---|---|---|---|---|---|"
-  results=()
+  echo "Median of $rounds rounds; each round runs the ceiling, then the API, $dur each. Load average before: $(cut -d' ' -f1-3 /proc/loadavg)."
+  echo
+  echo "| route | ids | req/s | × ceiling (median round) | rounds' ratios | ceiling req/s | p50 ms | p99 ms | errors |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   for route in styles product related list; do
     for d in uniform skewed; do
       run_wrk "http://$api" "$route" "$d" "$n" >/dev/null # warm-up: measure the steady state
-      read -r rps p50 p99 err < <(run_wrk "http://$api" "$route" "$d" "$n")
-      results+=("$route $d $rps $p50 $p99 $err")
+      rs=()
+      for _ in $(seq "$rounds"); do
+        read -r c _ _ _ < <(run_wrk "http://$ceil" styles uniform "$n")
+        read -r rps p50 p99 err < <(run_wrk "http://$api" "$route" "$d" "$n")
+        rs+=("$(awk "BEGIN{printf \"%.3f\", $rps / $c}") $rps $c $p50 $p99 $err")
+      done
+      # the median round by ratio; errors summed over all rounds
+      errs=$(printf '%s\n' "${rs[@]}" | awk '{e += $6} END {print e}')
+      ratios=$(printf '%s\n' "${rs[@]}" | awk '{printf "%s%.2f", (NR>1 ? " " : ""), $1}')
+      read -r ratio rps c p50 p99 _ < <(printf '%s\n' "${rs[@]}" | sort -n | awk -v m=$(( (rounds + 1) / 2 )) 'NR==m')
+      printf "| %s | %s | %s | %.2f | %s | %s | %s | %s | %s |\n" "$route" "$d" "$rps" "$ratio" "$ratios" "$c" "$p50" "$p99" "$errs"
     done
   done
-  read -r c2 c2p50 c2p99 _ < <(run_wrk "http://$ceil" styles uniform "$n")
-  ceiling=$(( (c1 + c2) / 2 ))
-  for r in "${results[@]}"; do
-    set -- $r
-    printf "| %s | %s | %s | %s | %s | %s | %s |\n" "$1" "$2" "$3" "$(awk "BEGIN{printf \"%.2f\", $3 / $ceiling}")" "$4" "$5" "$6"
-  done
-  echo "| ceiling (bare fasthttp, 2.5 KB) | - | $ceiling (runs: $c1, $c2) | 1.00 | $c1p50 / $c2p50 | $c1p99 / $c2p99 | - |"
   echo
 
   if [ "$n" = "${sizes##* }" ]; then
-    echo "Fixed rates (bench/rate: vegeta, open loop, $dur each), /products/:id/styles:"
+    echo "Fixed rates (bench/rate, open loop, $dur each, latency counted from each request's due time), /products/:id/styles:"
     echo
-    echo "| rate req/s | ids | sent | errors | p50 ms | p99 ms | p99.9 ms | max ms |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "| client | rate req/s | ids | achieved req/s | sent | errors | p50 ms | p99 ms | p99.9 ms | max ms | client CPU µs/req |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
     for r in $rates; do
-      for d in uniform skewed; do
-        bin/rate -url "http://$api" -route styles -dist "$d" -n "$n" -rate "$r" -duration "$dur" |
-          python3 -c 'import json,sys; m=json.load(sys.stdin); print("| %(rate)s | %(dist)s | %(requests)s | %(errors)s | %(p50_ms)s | %(p99_ms)s | %(p999_ms)s | %(max_ms)s |" % m)'
+      clients=fasthttp
+      case " $vegeta_rates " in *" $r "*) clients="fasthttp vegeta" ;; esac
+      for cl in $clients; do
+        for d in uniform skewed; do
+          bin/rate -client "$cl" -url "http://$api" -route styles -dist "$d" -n "$n" -rate "$r" -duration "$dur" |
+            python3 -c 'import json,sys; m=json.load(sys.stdin); print("| %(client)s | %(rate)s | %(dist)s | %(achieved_rate)d | %(requests)s | %(errors)s | %(p50_ms)s | %(p99_ms)s | %(p999_ms)s | %(max_ms)s | %(client_cpu_us_per_req)s |" % m)'
+        done
       done
     done
+    echo
+    read -r orps op50 op99 oerr < <(run_wrk "http://$api" styles uniform "$n" 1024)
+    echo "Overload: wrk -c1024, uniform /styles: $orps req/s, p50 $op50 ms, p99 $op99 ms, errors $oerr."
     echo
   fi
   rss=$(awk '/VmHWM/ {print int($2/1024)}' /proc/$apipid/status)

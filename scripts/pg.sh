@@ -83,6 +83,12 @@ max_parallel_maintenance_workers = 2
 synchronous_commit = off
 logging_collector = off
 CONF
+    # autoprewarm: a restarted server reloads the pages it had in
+    # shared_buffers (the live build's documents) instead of serving its
+    # first minute from disk; only where the contrib module is installed.
+    if [ -f "$bindir/../lib/pg_prewarm.so" ]; then
+      echo "shared_preload_libraries = 'pg_prewarm'" >>"$data/postgresql.conf"
+    fi
   fi
   if ! running; then
     as_owner "$bindir/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null \

@@ -30,8 +30,8 @@ func printSummary(w io.Writer, s *readmodel.Summary, loadErr error) {
 		fmt.Fprintf(w, "build %d failed; the live build is unchanged\n", s.BuildID)
 		return
 	}
-	fmt.Fprintf(w, "documents %d; load %.1fs, documents %.1fs, swap %.3fs, total %.1fs; build %d is live\n",
-		s.Documents, s.Seconds.Load, s.Seconds.Documents, s.Seconds.Swap, s.Seconds.Total, s.BuildID)
+	fmt.Fprintf(w, "documents %d; load %.1fs, documents %.1fs, prewarm %.1fs, swap %.3fs, total %.1fs; build %d is live\n",
+		s.Documents, s.Seconds.Load, s.Seconds.Documents, s.Seconds.Prewarm, s.Seconds.Swap, s.Seconds.Total, s.BuildID)
 }
 
 func reasons(m map[string]int64) string {
