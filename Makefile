@@ -75,7 +75,7 @@ bench-etl: build ## loader vs raw-COPY floor at full scale (BENCH_PRODUCTS=10000
 	@$(call with_db, scripts/bench-etl.sh)
 
 .PHONY: bench-api
-bench-api: build ## elier-api vs a bare fasthttp ceiling with wrk and vegeta (100k and full scale)
+bench-api: build ## elier-api vs a bare fasthttp ceiling: wrk, and bench/rate open loop (100k and full scale)
 	@$(call with_db, scripts/bench-api.sh)
 
 .PHONY: bench
