@@ -96,20 +96,30 @@ for n in $sizes; do
   echo
 
   if [ "$n" = "${sizes##* }" ]; then
-    echo "Fixed rates (bench/rate, open loop, $dur each, latency counted from each request's due time), /products/:id/styles:"
+    echo "Fixed rates (bench/rate, open loop, $dur each, latency counted from each request's due time), /products/:id/styles; the median of $rounds rounds by p99, with every round's p99:"
     echo
-    echo "| client | rate req/s | ids | achieved req/s | sent | errors | p50 ms | p99 ms | p99.9 ms | max ms | client CPU µs/req |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| client | rate req/s | ids | achieved req/s | sent | errors (all rounds) | p50 ms | p99 ms | rounds' p99 ms | p99.9 ms | max ms | client CPU µs/req |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
     for r in $rates; do
       clients=fasthttp
       case " $vegeta_rates " in *" $r "*) clients="fasthttp vegeta" ;; esac
       for cl in $clients; do
         for d in uniform skewed; do
-          bin/rate -client "$cl" -url "http://$api" -route styles -dist "$d" -n "$n" -rate "$r" -duration "$dur" |
-            python3 -c 'import json,sys; m=json.load(sys.stdin); print("| %(client)s | %(rate)s | %(dist)s | %(achieved_rate)d | %(requests)s | %(errors)s | %(p50_ms)s | %(p99_ms)s | %(p999_ms)s | %(max_ms)s | %(client_cpu_us_per_req)s |" % m)'
+          for _ in $(seq "$rounds"); do
+            bin/rate -client "$cl" -url "http://$api" -route styles -dist "$d" -n "$n" -rate "$r" -duration "$dur"
+          done | python3 -c '
+import json, sys
+ms = [json.loads(l) for l in sys.stdin if l.strip()]
+p99s = " ".join(str(m["p99_ms"]) for m in ms)
+errs = sum(m["errors"] for m in ms)
+m = sorted(ms, key=lambda m: m["p99_ms"])[len(ms) // 2]
+print("| %s | %s | %s | %d | %s | %d | %s | %s | %s | %s | %s | %s |" % (m["client"], m["rate"], m["dist"], m["achieved_rate"], m["requests"], errs, m["p50_ms"], m["p99_ms"], p99s, m["p999_ms"], m["max_ms"], m["client_cpu_us_per_req"]))'
         done
       done
     done
+    echo
+    rss=$(awk '/VmHWM/ {print int($2/1024)}' /proc/$apipid/status)
+    echo "elier-api peak RSS before the overload run: $rss MiB."
     echo
     read -r orps op50 op99 oerr < <(run_wrk "http://$api" styles uniform "$n" 1024)
     echo "Overload: wrk -c1024, uniform /styles: $orps req/s, p50 $op50 ms, p99 $op99 ms, errors $oerr."
