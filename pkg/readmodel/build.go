@@ -58,7 +58,7 @@ type Summary struct {
 	Schema    string             `json:"schema"`
 	Files     []loader.FileStats `json:"files"`
 	Documents int64              `json:"documents"`
-	// Prewarmed is the pages of the new build read into shared_buffers
+	// Prewarmed is the pages of the new build (documents and both indexes) read into shared_buffers
 	// before the swap (0: pg_prewarm unavailable, the build went live cold).
 	Prewarmed int64   `json:"prewarmed_pages"`
 	Seconds   Timings `json:"seconds"`
@@ -248,9 +248,9 @@ func Rollback(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 	return id, swap(ctx, lock.conn, id, schema)
 }
 
-// prewarm reads the build's documents and id index into shared_buffers
-// (sql/prewarm.sql). Best effort: a build is served cold rather than not at
-// all, so a failure is logged, not returned.
+// prewarm reads the build's documents and both their indexes into
+// shared_buffers (sql/prewarm.sql). Best effort: a build is served cold
+// rather than not at all, so a failure is logged, not returned.
 func prewarm(ctx context.Context, conn *pgxpool.Conn, schema string, log *slog.Logger) (pages int64) {
 	q := sql.Named("prewarm.sql")
 	if _, err := conn.Exec(ctx, q["ensure"]); err != nil {
