@@ -54,7 +54,7 @@ func negotiate(h []byte) encoding {
 		if i := bytes.IndexByte(part, ';'); i >= 0 {
 			name, params = part[:i], part[i+1:]
 		}
-		name = trimSpace(name)
+		name = bytes.Trim(name, " \t")
 		q := 1000
 		if params != nil {
 			q = parseQ(params)
@@ -93,7 +93,7 @@ func parseQ(params []byte) int {
 		} else {
 			p, params = params, nil
 		}
-		p = trimSpace(p)
+		p = bytes.Trim(p, " \t")
 		if len(p) < 2 || (p[0]|0x20) != 'q' || p[1] != '=' {
 			continue
 		}
@@ -128,16 +128,6 @@ func parseQ(params []byte) int {
 		return 0
 	}
 	return 1000
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 // etagMatches tells whether an If-None-Match header matches the resource

@@ -154,11 +154,21 @@ func docOf(rt route) readmodel.Doc {
 }
 
 // resource is what a product or list response is for: its cache key (the
-// build it is read from, route and id) and the parts of its ETag.
+// build it is read from, route and id), the parts of its ETag, and the
+// coding the client prefers.
 type resource struct {
 	key  cacheKey
 	rt   route
 	a, b int64 // the id, or page and count; b < 0: none
+	enc  encoding
+}
+
+// accepted is the coding the request's Accept-Encoding prefers.
+func accepted(ctx *fasthttp.RequestCtx) encoding {
+	if ae := ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding); len(ae) > 0 {
+		return negotiate(ae)
+	}
+	return encIdentity
 }
 
 // serveDoc answers the three per-product routes: from the cache, or with
@@ -170,18 +180,17 @@ func (s *server) serveDoc(ctx *fasthttp.RequestCtx, rt route, arg string) {
 		s.fail(ctx, errBadID)
 		return
 	}
-	r := resource{key: cacheKey{build: s.build.Load(), res: docKey(rt, id)}, rt: rt, a: int64(id), b: -1}
+	r := resource{key: cacheKey{build: s.build.Load(), res: docKey(rt, id)}, rt: rt, a: int64(id), b: -1, enc: accepted(ctx)}
 	now := ctx.Time().UnixNano()
 	if s.serveCached(ctx, &r, now) {
 		return
 	}
 	build, body, err := s.batch.lookup(docOf(rt), id)
+	r.key.build = build
 	switch {
 	case err == nil:
-		r.key.build = build
 		s.serveFetched(ctx, &r, fasthttp.StatusOK, 0, body)
 	case errors.Is(err, readmodel.ErrNotFound):
-		r.key.build = build
 		s.serveFetched(ctx, &r, fasthttp.StatusNotFound, now+int64(s.negativeTTL), notFoundBody(id))
 	default:
 		s.fail(ctx, err)
@@ -196,7 +205,7 @@ func (s *server) serveList(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, aerr)
 		return
 	}
-	r := resource{key: cacheKey{build: s.build.Load(), res: listKey(page, count)}, rt: routeList, a: int64(page), b: int64(count)}
+	r := resource{key: cacheKey{build: s.build.Load(), res: listKey(page, count)}, rt: routeList, a: int64(page), b: int64(count), enc: accepted(ctx)}
 	if s.serveCached(ctx, &r, ctx.Time().UnixNano()) {
 		return
 	}
@@ -218,10 +227,7 @@ func (s *server) serveList(ctx *fasthttp.RequestCtx) {
 // matching costs 2 small allocations a request).
 func (s *server) serveCached(ctx *fasthttp.RequestCtx, r *resource, now int64) bool {
 	buf := ctx.Response.SwapBody(nil)
-	enc := encIdentity
-	if ae := ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding); len(ae) > 0 {
-		enc = negotiate(ae)
-	}
+	enc := r.enc
 	if enc != encIdentity {
 		h, ok := s.cache.get(buf, r.key, enc, now)
 		if ok {
@@ -254,11 +260,9 @@ func (s *server) serveFetched(ctx *fasthttp.RequestCtx, r *resource, status int,
 	if r.key.build == s.build.Load() {
 		s.cache.put(r.key, encIdentity, status, true, expires, body)
 	}
-	enc := encIdentity
-	if ae := ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding); len(ae) > 0 {
-		if enc = negotiate(ae); enc != encIdentity {
-			body, enc = s.variant(r, enc, status, expires, body)
-		}
+	enc := r.enc
+	if enc != encIdentity {
+		body, enc = s.variant(r, enc, status, expires, body)
 	}
 	s.write(ctx, r, status, enc, body)
 }
