@@ -58,8 +58,9 @@ type Summary struct {
 	Schema    string             `json:"schema"`
 	Files     []loader.FileStats `json:"files"`
 	Documents int64              `json:"documents"`
-	// Prewarmed is the pages of the new build (documents and both indexes) read into shared_buffers
-	// before the swap (0: pg_prewarm unavailable, the build went live cold).
+	// Prewarmed is the pages of the new build (documents and both indexes)
+	// read into shared_buffers before the swap (0: pg_prewarm unavailable,
+	// the build went live cold).
 	Prewarmed int64   `json:"prewarmed_pages"`
 	Seconds   Timings `json:"seconds"`
 	// PeakRSS is this process's peak resident set size, for the memory
