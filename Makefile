@@ -98,10 +98,11 @@ cluster-test: ## cluster scenarios: rebuild propagation, API killed, replica sto
 	@scripts/cluster.sh test
 
 # The fault suite runs the real programs against a PostgreSQL cluster of its
-# own (.faults/pg on port 25435), which it starts, restarts and stops; the
-# developers' cluster and DATABASE_URL are never touched.
-FAULTS_PG    := ELIER_PGDIR=$(CURDIR)/.faults/pg ELIER_PGPORT=25435
-FAULTS_FLAGS ?=
+# own (.faults/pg on port FAULTS_PGPORT, 25435 by default), which it starts,
+# restarts and stops; the developers' cluster and DATABASE_URL are never touched.
+FAULTS_PGPORT ?= 25435
+FAULTS_PG    := ELIER_PGDIR=$(CURDIR)/.faults/pg ELIER_PGPORT=$(FAULTS_PGPORT)
+FAULTS_FLAGS ?= -faults.pgport=$(FAULTS_PGPORT)
 
 .PHONY: faults
 faults: build ## fault, load and bad-input suite on the real programs, soak included (about 13 min)
