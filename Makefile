@@ -41,8 +41,10 @@ test: ## run every test (go test -race) against the private Postgres
 	@$(call with_db, go test $(GOFLAGS_TEST) ./...)
 
 .PHONY: lint
-lint: ## go vet, gofmt check, staticcheck
+lint: ## go vet, gofmt check, staticcheck, the API binary not linking the write side
 	go vet ./...
+	@if go list -deps ./cmd/api | grep -E 'elier/catalogue/pkg/(loader|build|generate)$$'; then \
+	  echo "cmd/api links the write side (above)"; exit 1; fi
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go tool staticcheck ./...

@@ -1,14 +1,19 @@
 -- One page of GET /products: the list items at positions $1..$2 of the live
--- build, in position order. ord is dense and indexed, so a deep page costs
--- what page 1 costs (no OFFSET). While a build is live at least one row comes
--- back: past the end it is the live build's id with a NULL item. No row at
--- all: no build is live yet.
+-- build, in position order. The positions come from elier.list_ids ($3 ids a
+-- chunk): one or two chunk rows, then an index probe per item, so a deep
+-- page costs what page 1 costs (no OFFSET). While a build is live at least
+-- one row comes back: past the end it is the live build's id with a NULL
+-- item. No row at all: no build is live yet.
 SELECT b.id, d.build_id, d.list_item
 FROM elier.builds b
 LEFT JOIN LATERAL (
-    SELECT build_id, ord, list_item
-    FROM elier.docs
-    WHERE ord BETWEEN $1::bigint AND $2::bigint
-) d ON true
+    SELECT l.chunk::bigint * $3::bigint + u.k AS pos, u.id
+    FROM elier.list_ids l
+    CROSS JOIN LATERAL unnest(l.ids) WITH ORDINALITY AS u(id, k)
+    WHERE l.build_id = b.id
+      AND l.chunk BETWEEN ($1::bigint - 1) / $3::bigint AND ($2::bigint - 1) / $3::bigint
+      AND l.chunk::bigint * $3::bigint + u.k BETWEEN $1::bigint AND $2::bigint
+) p ON true
+LEFT JOIN elier.docs d ON d.id = p.id
 WHERE b.state = 'live'
-ORDER BY d.ord
+ORDER BY p.pos

@@ -43,3 +43,10 @@ FROM {{schema}}.photos WHERE product_id BETWEEN $1 AND $2;
 -- name: related_stored
 SELECT product_id, related_product_id
 FROM {{schema}}.related WHERE product_id BETWEEN $1 AND $2;
+
+-- name: base
+-- The live build's document hashes for one range, in id order: what the new
+-- documents are compared with (elier.docs is the base while the load holds
+-- the lock).
+SELECT id, h_product, h_styles, h_related
+FROM elier.docs WHERE id BETWEEN $1 AND $2 ORDER BY id;

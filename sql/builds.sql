@@ -7,9 +7,24 @@ SELECT sources FROM elier.builds WHERE state = 'live';
 -- name: live_counts
 SELECT id, counts FROM elier.builds WHERE state = 'live';
 -- name: debris
+-- Build schemas no kept build reads: staging of failed, killed or finished
+-- incremental builds, and the docs of retired full builds.
 SELECT nspname::text FROM pg_namespace
 WHERE nspname LIKE 'elier\_b%'
-  AND nspname NOT IN (SELECT schema_name FROM elier.builds WHERE state IN ('live', 'previous'));
+  AND nspname NOT IN (SELECT coalesce(docs_schema, schema_name) FROM elier.builds
+                      WHERE state IN ('live', 'previous'));
+-- name: debris_lists
+DELETE FROM elier.list_ids
+WHERE build_id NOT IN (SELECT id FROM elier.builds WHERE state IN ('live', 'previous'));
+-- name: live_base
+-- The live build as a base for an incremental one.
+SELECT id, coalesce(docs_schema, schema_name), format FROM elier.builds WHERE state = 'live';
+-- name: previous_of
+-- The previous build and its docs schema, when there is one.
+SELECT id, coalesce(docs_schema, schema_name) FROM elier.builds WHERE state = 'previous';
+-- name: oldest_kept
+-- The oldest kept build whose documents are in docs schema $1.
+SELECT min(id) FROM elier.builds WHERE state IN ('live', 'previous') AND docs_schema = $1;
 -- name: mark_stale_failed
 UPDATE elier.builds SET state = 'failed', finished_at = coalesce(finished_at, now()) WHERE state = 'building';
 -- name: new_build
@@ -17,13 +32,14 @@ INSERT INTO elier.builds (id, schema_name, state, source_dir)
 SELECT n, 'elier_b' || n, 'building', $1 FROM nextval('elier.build_id_seq') AS n
 RETURNING id, schema_name;
 -- name: finish_build
-UPDATE elier.builds SET finished_at = now(), sources = $2, counts = $3, summary = $4 WHERE id = $1;
+UPDATE elier.builds SET finished_at = now(), sources = $2, counts = $3, summary = $4,
+    kind = $5, docs_schema = $6, base_id = $7, changed = $8, format = $9
+WHERE id = $1;
 -- name: fail_build
 UPDATE elier.builds SET state = 'failed', finished_at = now() WHERE id = $1 AND state = 'building';
--- name: previous_build
-SELECT id, schema_name FROM elier.builds WHERE state = 'previous';
 -- name: status
-SELECT id, state, schema_name, started_at, finished_at, swapped_at, source_dir, sources, counts
+SELECT id, state, kind, coalesce(docs_schema, schema_name), base_id, coalesce(cardinality(changed), 0),
+       started_at, finished_at, swapped_at, source_dir, sources, counts
 FROM elier.builds WHERE state IN ('live', 'previous') ORDER BY state = 'previous', id DESC;
 -- name: drop_schema
 DROP SCHEMA IF EXISTS {{schema}} CASCADE;

@@ -1,10 +1,15 @@
 -- The catalogue's control schema: which builds exist and which one is live.
 -- Idempotent; every elier-etl run applies it first.
 --
--- Each build lives in its own schema elier_b<id> (staging tables while it is
--- built, then one docs table). The view elier.docs points at the live build's
--- docs; swapping a build in is CREATE OR REPLACE VIEW in one short transaction,
--- so readers see either the old build or the new one, whole.
+-- Each build stages its export in its own schema elier_b<id>. A full build
+-- also writes every document into a new docs table there (docs.sql), which
+-- becomes a lineage: the incremental builds that follow add versions of the
+-- documents that changed to the same table, each row valid from the build
+-- that wrote it (since) until the build that replaced it (until). The view
+-- elier.docs shows one build's versions; swapping a build in is CREATE OR
+-- REPLACE VIEW in one short transaction (after an incremental build's rows
+-- are applied in that same transaction), so readers see either the old
+-- build or the new one, whole. See docs/ARCHITECTURE.md.
 CREATE SCHEMA IF NOT EXISTS elier;
 
 CREATE TABLE IF NOT EXISTS elier.builds (
@@ -22,22 +27,61 @@ CREATE TABLE IF NOT EXISTS elier.builds (
     summary     jsonb NOT NULL DEFAULT '{}'    -- the end-of-run summary
 );
 
+-- Added with incremental builds (format 2):
+--   kind         full: every document written; incremental: only changes.
+--   docs_schema  the schema whose docs table holds this build's documents
+--                (its own for a full build, its base's for an incremental).
+--   base_id      the live build this one was compared with; NULL: none.
+--   changed      product ids whose documents differ from base_id's
+--                (changed, added and removed): the API drops just these
+--                from its cache when it moves from base_id to this build.
+--   format       the documents' storage format; a live build of another
+--                format is never a base for an incremental build.
+ALTER TABLE elier.builds
+    ADD COLUMN IF NOT EXISTS kind        text NOT NULL DEFAULT 'full',
+    ADD COLUMN IF NOT EXISTS docs_schema text,
+    ADD COLUMN IF NOT EXISTS base_id     bigint,
+    ADD COLUMN IF NOT EXISTS changed     integer[],
+    ADD COLUMN IF NOT EXISTS format      integer NOT NULL DEFAULT 1;
+
 CREATE SEQUENCE IF NOT EXISTS elier.build_id_seq;
+
+-- The list's order, per build: chunk c holds the product ids at positions
+-- c*1000+1 .. c*1000+1000 in ascending id order, so a page of
+-- GET /products is one or two chunk rows and a primary-key probe per item,
+-- whatever its depth (no OFFSET scan). Rewritten by every build (4 KB per
+-- thousand products): adding or removing one product moves every later
+-- position.
+CREATE TABLE IF NOT EXISTS elier.list_ids (
+    build_id bigint  NOT NULL,
+    chunk    integer NOT NULL,
+    ids      integer[] NOT NULL,
+    PRIMARY KEY (build_id, chunk)
+);
 
 -- At most one live and one previous build.
 CREATE UNIQUE INDEX IF NOT EXISTS builds_one_live ON elier.builds ((true)) WHERE state = 'live';
 CREATE UNIQUE INDEX IF NOT EXISTS builds_one_previous ON elier.builds ((true)) WHERE state = 'previous';
 
 -- elier.docs is what the API reads: one row a product, its served JSON
--- documents as text (the exact bytes of the response bodies), and the build
--- they belong to. Until the first swap it is an empty placeholder of the same
--- shape, so readers never meet a missing relation.
+-- documents as text (the exact bytes of the response bodies), a 64-bit hash
+-- of each (the ETag: the same bytes have the same tag in every build), and
+-- the build they belong to. Until the first swap it is an empty placeholder
+-- of the same shape, so readers never meet a missing relation. A view of
+-- the first format (with ord) is replaced once: its columns cannot be
+-- changed in place.
 DO $$
 BEGIN
+    IF to_regclass('elier.docs') IS NOT NULL AND EXISTS (
+        SELECT 1 FROM pg_attribute
+        WHERE attrelid = to_regclass('elier.docs') AND attname = 'ord' AND NOT attisdropped) THEN
+        DROP VIEW elier.docs;
+    END IF;
     IF to_regclass('elier.docs') IS NULL THEN
         CREATE VIEW elier.docs AS
-        SELECT 0::bigint AS build_id, 0::integer AS id, 0::integer AS ord,
-               ''::text AS list_item, ''::text AS product, ''::text AS styles, ''::text AS related
+        SELECT 0::bigint AS build_id, 0::integer AS id,
+               ''::text AS list_item, ''::text AS product, ''::text AS styles, ''::text AS related,
+               0::bigint AS h_product, 0::bigint AS h_styles, 0::bigint AS h_related
         WHERE false;
     END IF;
 END

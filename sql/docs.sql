@@ -1,9 +1,18 @@
--- The served documents of build {{schema}}: one row a product, each column
--- the exact bytes of one response body (see docs/ARCHITECTURE.md for why
--- text and not jsonb). Indexes come after the COPY (docs_index.sql).
+-- The served documents of a full build, in its schema {{schema}}: one row a
+-- product version, each text column the exact bytes of one response body
+-- (see docs/ARCHITECTURE.md for why text and not jsonb). The incremental
+-- builds based on this one add their versions to the same table; a version
+-- belongs to build B when since <= B < until (until NULL: still current).
+-- The h_ columns are 64-bit hashes (xxHash64, as signed integers) of the
+-- product, styles and related bodies: what a rebuild compares to find what
+-- changed, and the API's ETags. Indexes come after the COPY (docs_index.sql).
 CREATE TABLE {{schema}}.docs (
     id        integer NOT NULL,
-    ord       integer NOT NULL,  -- 1-based position in id order: a list page is an ord range
+    since     bigint  NOT NULL,
+    until     bigint,
+    h_product bigint  NOT NULL,
+    h_styles  bigint  NOT NULL,
+    h_related bigint  NOT NULL,
     list_item text    NOT NULL,
     product   text    NOT NULL,
     styles    text    NOT NULL,

@@ -1,13 +1,10 @@
--- Indexes of the served documents, built after the COPY. The two CREATE
--- INDEX statements run at the same time on two connections (they take
--- compatible locks); then the id index becomes the primary key, and
--- statistics are gathered for the key columns only (the documents are never
--- filtered on, and sampling them would decompress 30,000 of them).
+-- The index of a full build's documents, built after the COPY; then
+-- statistics for the key columns only (the documents are never filtered on,
+-- and sampling them would decompress 30,000 of them). (id, since) finds a
+-- product's versions: one, or a few while incremental builds replace it.
 
--- name: id_index
-CREATE UNIQUE INDEX docs_pkey ON {{schema}}.docs (id);
--- name: ord_index
-CREATE UNIQUE INDEX docs_ord ON {{schema}}.docs (ord);
+-- name: index
+CREATE UNIQUE INDEX docs_pkey ON {{schema}}.docs (id, since);
 -- name: finish
 ALTER TABLE {{schema}}.docs ADD CONSTRAINT docs_pkey PRIMARY KEY USING INDEX docs_pkey;
 ALTER TABLE {{schema}}.docs

@@ -17,9 +17,7 @@ END
 $$;
 
 -- name: prewarm
--- The table first, then its indexes (small: the id index is read by every
--- product lookup, the ord index by every list page), so they are the last
--- things evicted if shared_buffers is short.
+-- The table first, then its index (small, read by every lookup), so that
+-- it is the last thing evicted if shared_buffers is short.
 SELECT pg_prewarm('{{schema}}.docs'::regclass)
-     + pg_prewarm('{{schema}}.docs_ord'::regclass)
      + pg_prewarm('{{schema}}.docs_pkey'::regclass);

@@ -12,8 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
+	"github.com/elier/catalogue/pkg/build"
 	"github.com/elier/catalogue/pkg/loader"
-	"github.com/elier/catalogue/pkg/readmodel"
 )
 
 // dbFlag adds --database-url, defaulting to $DATABASE_URL.
@@ -21,9 +21,9 @@ func dbFlag(c *cobra.Command, url *string) {
 	c.Flags().StringVar(url, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (default $DATABASE_URL)")
 }
 
-// openPool connects with enough connections for a load: one per input file,
-// the lock holder, and the document builders' streams.
-func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+// openPool connects with at most conns connections (a load needs
+// build.Conns of its --parallel).
+func openPool(ctx context.Context, url string, conns int32) (*pgxpool.Pool, error) {
 	if url == "" {
 		return nil, usageError{errors.New("no database: set DATABASE_URL or pass --database-url")}
 	}
@@ -31,7 +31,7 @@ func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, usageError{fmt.Errorf("parsing the database URL: %w", err)}
 	}
-	cfg.MaxConns = 24
+	cfg.MaxConns = conns
 	cfg.MinConns = 0
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -46,7 +46,7 @@ func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 
 // withPool runs fn with a pool from openPool, closed afterwards.
 func withPool(ctx context.Context, url string, fn func(*pgxpool.Pool) error) error {
-	pool, err := openPool(ctx, url)
+	pool, err := openPool(ctx, url, 4)
 	if err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func withPool(ctx context.Context, url string, fn func(*pgxpool.Pool) error) err
 func (a *app) loadCmd() *cobra.Command {
 	var (
 		url         string
-		opts        readmodel.RebuildOptions
+		opts        build.Options
 		summaryJSON string
 		progress    string
 	)
@@ -67,6 +67,11 @@ func (a *app) loadCmd() *cobra.Command {
 		Long: `Load streams product.csv, features.csv, styles.csv, skus.csv, photos.csv and
 related.csv from DIR into a new build, builds the served documents and swaps
 the build in atomically; the previous build is kept for rollback.
+
+When a live build exists, the load is incremental: only the documents whose
+bytes changed are written (as new versions beside the live build's), added
+products are added and removed ones removed, all made visible in the swap's
+one transaction. --full writes every document into a new build instead.
 
 Exit status: 0 on success (and when --if-changed finds nothing new),
 75 when another load holds the lock, 2 for a bad command line, 1 otherwise.`,
@@ -78,7 +83,10 @@ Exit status: 0 on success (and when --if-changed finds nothing new),
 			if opts.MaxRejectRatio < 0 || opts.MaxRejectRatio > 1 {
 				return usageError{errors.New("--max-reject-ratio must be between 0 and 1")}
 			}
-			pool, err := openPool(ctx, url)
+			if opts.Ranges < 1 {
+				return usageError{errors.New("--parallel must be at least 1")}
+			}
+			pool, err := openPool(ctx, url, build.Conns(opts.Ranges))
 			if err != nil {
 				return err
 			}
@@ -97,11 +105,11 @@ Exit status: 0 on success (and when --if-changed finds nothing new),
 					stopProgress = startProgressLog(a.log, e)
 				}
 			}
-			sum, err := readmodel.Rebuild(ctx, pool, opts)
+			sum, err := build.Rebuild(ctx, pool, opts)
 			if stopProgress != nil {
 				stopProgress()
 			}
-			if errors.Is(err, readmodel.ErrUnchanged) {
+			if errors.Is(err, build.ErrUnchanged) {
 				a.log.Info("nothing to do: the export equals the live build's", "dir", opts.Dir)
 				return nil
 			}
@@ -113,7 +121,7 @@ Exit status: 0 on success (and when --if-changed finds nothing new),
 					}
 				}
 			}
-			if errors.Is(err, readmodel.ErrBusy) {
+			if errors.Is(err, build.ErrBusy) {
 				return &exitError{code: exitBusy, err: err}
 			}
 			if err != nil {
@@ -127,6 +135,7 @@ Exit status: 0 on success (and when --if-changed finds nothing new),
 	f.StringVar(&opts.RejectDir, "reject-dir", "rejects", "directory for the reject files (one per input file)")
 	f.Float64Var(&opts.MaxRejectRatio, "max-reject-ratio", 0.01, "fraction of a file's lines that may be rejected before the load fails")
 	f.Float64Var(&opts.MaxShrink, "max-shrink", 0.5, "refuse to swap when a table shrinks by more than this fraction against the live build (1 allows anything)")
+	f.BoolVar(&opts.Full, "full", false, "write every document into a new build even when an incremental build is possible")
 	f.BoolVar(&opts.IfChanged, "if-changed", false, "do nothing when the files equal the live build's (size and SHA-256)")
 	f.IntVar(&opts.Ranges, "parallel", runtime.NumCPU(), "product-id ranges building documents in parallel")
 	f.StringVar(&summaryJSON, "summary-json", "", "also write the end-of-run summary as JSON to this file")
@@ -153,7 +162,7 @@ func (a *app) statusCmd() *cobra.Command {
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withPool(cmd.Context(), url, func(pool *pgxpool.Pool) error {
-				builds, err := readmodel.Status(cmd.Context(), pool)
+				builds, err := build.Status(cmd.Context(), pool)
 				if err != nil {
 					return err
 				}
@@ -174,8 +183,8 @@ func (a *app) rollbackCmd() *cobra.Command {
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withPool(cmd.Context(), url, func(pool *pgxpool.Pool) error {
-				id, err := readmodel.Rollback(cmd.Context(), pool)
-				if errors.Is(err, readmodel.ErrBusy) {
+				id, err := build.Rollback(cmd.Context(), pool)
+				if errors.Is(err, build.ErrBusy) {
 					return &exitError{code: exitBusy, err: err}
 				}
 				if err != nil {

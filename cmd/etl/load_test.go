@@ -33,7 +33,7 @@ func TestLoadStatusRollbackCommands(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("load: exit %d\n%s", code, errOut)
 	}
-	for _, want := range []string{"product.csv", "photos.csv", "documents 9", "is live"} {
+	for _, want := range []string{"product.csv", "photos.csv", "full build", "added 9", "documents written 9", "is live"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
@@ -44,13 +44,18 @@ func TestLoadStatusRollbackCommands(t *testing.T) {
 			File   string `json:"file"`
 			Loaded int64  `json:"loaded"`
 		} `json:"files"`
-		Documents int64 `json:"documents"`
+		Documents int64  `json:"documents"`
+		Kind      string `json:"kind"`
+		Products  struct {
+			Unchanged, Changed, Added, Removed int64
+		} `json:"products"`
 	}
 	b, err := os.ReadFile(sum)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &s); err != nil || s.Documents != 9 || len(s.Files) != 6 || s.Files[3].Loaded != 9 {
+	if err := json.Unmarshal(b, &s); err != nil || s.Documents != 9 || len(s.Files) != 6 || s.Files[3].Loaded != 9 ||
+		s.Kind != "full" || s.Products.Added != 9 {
 		t.Fatalf("summary JSON %s (%v)", b, err)
 	}
 	for _, f := range []string{"product.csv", "skus.csv", "related.csv"} {
@@ -74,6 +79,17 @@ func TestLoadStatusRollbackCommands(t *testing.T) {
 	// Rollback with nothing to roll back to fails plainly.
 	if code, _, e := etl(t, "rollback", "--database-url", url); code != exitFailed || !strings.Contains(e, "no previous build") {
 		t.Errorf("rollback without previous: exit %d, %s", code, e)
+	}
+
+	// A second load of the same export is incremental and writes nothing;
+	// --full writes everything again.
+	code, out, errOut = etl(t, "load", "--database-url", url, "--reject-dir", rejects, "--summary-json", sum, fixtureDir)
+	if code != exitOK || !strings.Contains(out, "incremental build: products unchanged 9, changed 0, added 0, removed 0; documents written 0") {
+		t.Errorf("second load: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = etl(t, "load", "--full", "--database-url", url, "--reject-dir", rejects, fixtureDir)
+	if code != exitOK || !strings.Contains(out, "full build: products unchanged 9, changed 0, added 0, removed 0; documents written 9") {
+		t.Errorf("--full load: exit %d\n%s%s", code, out, errOut)
 	}
 
 	// Another load holding the lock: the distinct exit code, at once.

@@ -10,13 +10,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/elier/catalogue/pkg/build"
 	"github.com/elier/catalogue/pkg/loader"
-	"github.com/elier/catalogue/pkg/readmodel"
 )
 
 // printSummary writes the end-of-run table: per file what was read, loaded,
 // repaired and rejected (by reason), then the phases.
-func printSummary(w io.Writer, s *readmodel.Summary, loadErr error) {
+func printSummary(w io.Writer, s *build.Summary, loadErr error) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "file\tread\tloaded\trepaired\trejected\tseconds\treasons\t")
 	for _, f := range s.Files {
@@ -30,8 +30,11 @@ func printSummary(w io.Writer, s *readmodel.Summary, loadErr error) {
 		fmt.Fprintf(w, "build %d failed; the live build is unchanged\n", s.BuildID)
 		return
 	}
-	fmt.Fprintf(w, "documents %d; load %.1fs, documents %.1fs, prewarm %.1fs, swap %.3fs, total %.1fs; build %d is live\n",
-		s.Documents, s.Seconds.Load, s.Seconds.Documents, s.Seconds.Prewarm, s.Seconds.Swap, s.Seconds.Total, s.BuildID)
+	p := s.Products
+	fmt.Fprintf(w, "%s build: products unchanged %d, changed %d, added %d, removed %d; documents written %d\n",
+		s.Kind, p.Unchanged, p.Changed, p.Added, p.Removed, s.Documents)
+	fmt.Fprintf(w, "load %.1fs, documents %.1fs, prewarm %.1fs, swap %.3fs, total %.1fs; build %d is live\n",
+		s.Seconds.Load, s.Seconds.Documents, s.Seconds.Prewarm, s.Seconds.Swap, s.Seconds.Total, s.BuildID)
 }
 
 func reasons(m map[string]int64) string {
@@ -47,13 +50,16 @@ func reasons(m map[string]int64) string {
 	return strings.Join(parts, " ")
 }
 
-func printStatus(w io.Writer, builds []readmodel.BuildInfo) {
+func printStatus(w io.Writer, builds []build.BuildInfo) {
 	if len(builds) == 0 {
 		fmt.Fprintln(w, "no build yet: run `elier-etl load DIR`")
 		return
 	}
 	for _, b := range builds {
-		fmt.Fprintf(w, "%s build %d (%s) from %s\n", b.State, b.ID, b.Schema, b.SourceDir)
+		fmt.Fprintf(w, "%s build %d (%s, documents in %s) from %s\n", b.State, b.ID, b.Kind, b.Schema, b.SourceDir)
+		if b.BaseID != nil {
+			fmt.Fprintf(w, "  based on build %d: %d products changed, added or removed\n", *b.BaseID, b.Changed)
+		}
 		if b.FinishedAt != nil {
 			fmt.Fprintf(w, "  built    %s\n", b.FinishedAt.Format(time.RFC3339))
 		}

@@ -50,21 +50,21 @@ var errTimeout = fmt.Errorf("waiting for the database: %w: %w", readmodel.ErrUna
 
 // lookup answers one document lookup, as readmodel.Reader.Doc does, within
 // the batcher's timeout.
-func (b *batcher) lookup(d readmodel.Doc, id int32) (build int64, body []byte, err error) {
+func (b *batcher) lookup(d readmodel.Doc, id int32) (build, hash int64, body []byte, err error) {
 	p := &pending{lookup: readmodel.Lookup{Doc: d, ID: id}, done: make(chan struct{}, 1)}
 	t := time.NewTimer(b.timeout)
 	defer t.Stop()
 	select {
 	case b.queue <- p:
 	case <-t.C:
-		return 0, nil, errTimeout
+		return 0, 0, nil, errTimeout
 	}
 	select {
 	case <-p.done:
-		return p.lookup.Build, p.lookup.Body, p.lookup.Err
+		return p.lookup.Build, p.lookup.Hash, p.lookup.Body, p.lookup.Err
 	case <-t.C:
 		p.abandoned.Store(true)
-		return 0, nil, errTimeout
+		return 0, 0, nil, errTimeout
 	}
 }
 

@@ -19,7 +19,7 @@ func benchServer(b *testing.B) (*server, *fasthttp.RequestCtx) {
 	}
 	s.router = s.routes().Handler
 	s.build.Store(1)
-	s.cache.put(cacheKey{build: 1, res: docKey(routeStyles, 1)}, encIdentity, 200, false, 0, docs[0].Styles)
+	s.cache.put(cacheKey{res: docKey(routeStyles, 1)}, encIdentity, 200, false, 0, 7, docs[0].Styles)
 	var ctx fasthttp.RequestCtx
 	var req fasthttp.Request
 	req.SetRequestURI("/products/1/styles")

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/elier/catalogue/internal/pgtest"
+	sqlfiles "github.com/elier/catalogue/sql"
 )
 
 // TestBuildSwap: a new build is served within a second or two of its swap,
@@ -59,12 +62,12 @@ func TestBuildSwap(t *testing.T) {
 			if resp.StatusCode != tc.status || !bytes.Equal(body, tc.body) {
 				t.Errorf("build %d: GET %s: %d %s, want %d %s", id, tc.path, resp.StatusCode, body, tc.status, tc.body)
 			}
-			if tc.status == 200 && !strings.HasPrefix(resp.Header.Get("Etag"), fmt.Sprintf(`"b%d-`, id)) {
+			if tc.status == 200 && resp.Header.Get("Etag") != pgtest.ETag(tc.body, "") {
 				t.Errorf("build %d: GET %s: ETag %s", id, tc.path, resp.Header.Get("Etag"))
 			}
 		}
 		resp, body := do(t, c, "GET", base+"/products/1", "Accept-Encoding", "gzip")
-		if resp.Header.Get("Etag") != fmt.Sprintf(`"b%d-p-1-gz"`, id) || len(body) == 0 {
+		if resp.Header.Get("Etag") != pgtest.ETag(docs[0].Product, "-gz") || len(body) == 0 {
 			t.Errorf("build %d: gzip variant: ETag %s", id, resp.Header.Get("Etag"))
 		}
 	}
@@ -89,13 +92,7 @@ func TestBuildSwap(t *testing.T) {
 
 	// A rollback makes the older build 2 live again, as the loader's
 	// rollback does it: the API goes back too, though 3 is newer.
-	execSQL(t, url, `
-		UPDATE elier.builds SET state = 'retired' WHERE state = 'previous' AND id <> 2;
-		UPDATE elier.builds SET state = 'building' WHERE id = 2;
-		UPDATE elier.builds SET state = 'previous' WHERE state = 'live';
-		UPDATE elier.builds SET state = 'live' WHERE id = 2;
-		CREATE OR REPLACE VIEW elier.docs AS SELECT 2::bigint AS build_id, id, ord, list_item, product, styles, related FROM elier_b2.docs;
-		NOTIFY elier_build, '2';`)
+	execSQL(t, url, sqlfiles.Expand(sqlfiles.Must("swap.sql"), "docs_schema", "elier_b2", "build_id", "2"))
 	eventually(t, "build 2 served again after the rollback", func() error {
 		if _, body := do(t, c, "GET", base+"/products/1"); !bytes.Equal(body, docs2[0].Product) {
 			return fmt.Errorf("still %s", body)
@@ -356,46 +353,98 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
-// TestAdopt: rows of a newer build are adopted at once; rows of a build
-// seen before (a query that raced a swap or a rollback) only ask for a poll.
-func TestAdopt(t *testing.T) {
+// TestNewerRow: a row of a build newer than the live one (its NOTIFY still
+// on the way) drops that product's entries at once, asks for a poll, and
+// stops caching until the new build is adopted, so that no request is
+// answered from an older body after it.
+func TestNewerRow(t *testing.T) {
 	t.Parallel()
 	s := &server{log: slog.New(slog.DiscardHandler), cache: newCache(1 << 20), pollNow: make(chan struct{}, 1)}
-	polled := func() bool {
-		select {
-		case <-s.pollNow:
-			return true
-		default:
-			return false
+	s.build.Store(1)
+	s.newestRow.Store(1)
+	r := &resource{key: cacheKey{res: docKey(routeStyles, 5)}, seen: 1, hash: 7}
+	s.putIfLive(r, encIdentity, 200, true, 0, []byte("old"))
+	if _, ok := s.cache.get(nil, r.key, encIdentity, 0); !ok {
+		t.Fatal("a body of the live build was not cached")
+	}
+	s.newerRow(2, 5)
+	if _, ok := s.cache.get(nil, r.key, encIdentity, 0); ok {
+		t.Error("the product's entry survived a row of a newer build")
+	}
+	select {
+	case <-s.pollNow:
+	default:
+		t.Error("no poll asked for")
+	}
+	if s.build.Load() != 1 {
+		t.Error("a row adopted the build; only the database's word (poll, NOTIFY) does")
+	}
+	s.putIfLive(r, encIdentity, 200, true, 0, []byte("old, in flight"))
+	if _, ok := s.cache.get(nil, r.key, encIdentity, 0); ok {
+		t.Error("a body of the old build was cached after a newer build was seen")
+	}
+}
+
+// metricValue reads one unlabelled sample from /metrics.
+func metricValue(t *testing.T, c *http.Client, base, name string) float64 {
+	t.Helper()
+	_, body := do(t, c, "GET", base+"/metrics")
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
 		}
 	}
-	for i, step := range []struct {
-		setBuild, adopt int64 // one of them
-		want            int64
-		poll            bool
-	}{
-		{setBuild: 1, want: 1},
-		{adopt: 1, want: 1},
-		{adopt: 3, want: 3},             // newer: adopted before its NOTIFY arrives
-		{adopt: 2, want: 3, poll: true}, // older: a query that began before the swap
-		{setBuild: 3, want: 3},
-		{setBuild: 2, want: 2},          // rollback
-		{adopt: 3, want: 2, poll: true}, // a straggler of the rolled-back build
-		{adopt: 4, want: 4},             // a new build
-	} {
-		if step.setBuild != 0 {
-			s.setBuild(step.setBuild, "test")
-		} else {
-			s.adopt(step.adopt)
+	t.Fatalf("/metrics has no %s", name)
+	return 0
+}
+
+// TestCacheSurvivesRebuild: a new build based on the live one drops from
+// the cache only the products it changed, added or removed; an unchanged
+// product is still a cache hit with the same ETag (so a client's copy
+// revalidates with a 304), and a changed one is never served old.
+func TestCacheSurvivesRebuild(t *testing.T) {
+	t.Parallel()
+	base, url, docs1 := seeded(t)
+	c := newClient(t)
+	paths := []string{"/products/1", "/products/2", "/products/2/styles", "/products/3/related", "/products/10"}
+	tags := map[string]string{}
+	for _, p := range paths {
+		resp, _ := do(t, c, "GET", base+p)
+		tags[p] = resp.Header.Get("Etag")
+	}
+	docs2 := build2(t) // product 1 changed, 9 removed, 10 added
+	installBuild(t, url, 2, docs2, true)
+	eventually(t, "build 2 adopted", func() error {
+		if v := metricValue(t, c, base, "elier_live_build_id"); v != 2 {
+			return fmt.Errorf("live build %v", v)
 		}
-		if got := s.build.Load(); got != step.want {
-			t.Fatalf("step %d: build %d, want %d", i, got, step.want)
-		}
-		if p := polled(); p != step.poll {
-			t.Fatalf("step %d: poll asked %v, want %v", i, p, step.poll)
+		return nil
+	})
+	hits := metricValue(t, c, base, "elier_cache_hits_total")
+	for _, p := range []string{"/products/2", "/products/2/styles", "/products/3/related"} {
+		resp, body := do(t, c, "GET", base+p, "If-None-Match", tags[p])
+		if resp.StatusCode != http.StatusNotModified || len(body) != 0 {
+			t.Errorf("GET %s with its build-1 ETag: %d, want 304", p, resp.StatusCode)
 		}
 	}
-	if n := s.buildChanges.Load(); n != 4 {
-		t.Errorf("%d build changes, want 4", n)
+	if got := metricValue(t, c, base, "elier_cache_hits_total"); got != hits+3 {
+		t.Errorf("cache hits %v -> %v: unchanged products were dropped at the swap", hits, got)
+	}
+	resp, body := do(t, c, "GET", base+"/products/1", "If-None-Match", tags["/products/1"])
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, docs2[0].Product) {
+		t.Errorf("changed product 1: %d %s, want its new body", resp.StatusCode, body)
+	}
+	if !bytes.Equal(docs1[0].Product, docs2[0].Product) && resp.Header.Get("Etag") == tags["/products/1"] {
+		t.Error("changed product 1 kept its ETag")
+	}
+	if resp, _ := do(t, c, "GET", base+"/products/10"); resp.StatusCode != http.StatusOK {
+		t.Errorf("added product 10: %d (its cached 404 survived the swap)", resp.StatusCode)
+	}
+	if resp, _ := do(t, c, "GET", base+"/products/9"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("removed product 9: %d", resp.StatusCode)
 	}
 }

@@ -9,8 +9,9 @@ import (
 )
 
 // The cache holds whole response bodies of the live build, and their
-// compressed variants, keyed by build, route, coding and id (or page and
-// count), bounded in bytes.
+// compressed variants, keyed by route, coding and id (product documents) or
+// by build, coding, page and count (list pages), bounded in bytes; each
+// entry keeps its body's hash, the ETag.
 //
 // It is a fastcache.Cache: 512 buckets, each a ring of 64 KiB chunks that
 // live outside the Go heap (mmap), indexed by a map of integers. Two
@@ -28,9 +29,11 @@ import (
 // is written again after a miss each time its bucket's ring wraps, which at
 // the full catalogue's miss rate is about once a minute.
 //
-// The build is part of the key, so an entry can only ever answer for the
-// build it came from; a swap also empties the cache (reset) to give the
-// space to the new build at once.
+// A product document's entry survives a swap unless the new build changed,
+// added or removed that product: the build says which (elier.builds.changed)
+// and the server drops just those (dropProduct), or everything (reset) when
+// the two builds are not one built on the other. A list page's key holds
+// its build, since adding or removing any product moves later positions.
 
 // encoding is a content coding the cache keeps a body in.
 type encoding uint8
@@ -45,10 +48,11 @@ const (
 // minCacheBytes is fastcache's smallest capacity: 512 buckets of one chunk.
 const minCacheBytes = 32 << 20
 
-// trailerLen is the bytes after each cached body: status (2) and expiry (8,
-// unix nanoseconds, 0 for the whole build). The body comes first so that a
-// hit's body is a prefix of the buffer it was copied into.
-const trailerLen = 10
+// trailerLen is the bytes after each cached body: status (2), expiry (8,
+// unix nanoseconds, 0 for as long as it stays valid) and the body's hash
+// (8). The body comes first so that a hit's body is a prefix of the buffer
+// it was copied into.
+const trailerLen = 18
 
 // identityFlag, in a trailer's status, marks a body kept under a coding's
 // key as it is: an error, a body too small to code, or one coding did not
@@ -78,8 +82,9 @@ func newCache(capacity int64) *cache {
 	return c
 }
 
-// cacheKey is a resource of one build: route in the top byte, then id, or
-// page and count (see docKey and listKey).
+// cacheKey is a resource: route in the top byte, then id, or page and
+// count (see docKey and listKey); build is a list page's build, 0 for a
+// product document.
 type cacheKey struct {
 	build int64
 	res   uint64
@@ -99,7 +104,8 @@ type hit struct {
 	body     []byte
 	status   int
 	expires  int64
-	identity bool // body is not coded, whatever key it was found under
+	hash     int64 // the identity body's hash
+	identity bool  // body is not coded, whatever key it was found under
 }
 
 // get looks k's coding enc up, appending the value to dst[:0]; ok is false
@@ -121,13 +127,14 @@ func (c *cache) get(dst []byte, k cacheKey, enc encoding, now int64) (h hit, ok 
 	}
 	st := binary.BigEndian.Uint16(t)
 	return hit{buf: v, body: v[:len(v)-trailerLen], status: int(st &^ identityFlag),
-		expires: exp, identity: enc == encIdentity || st&identityFlag != 0}, true
+		expires: exp, hash: int64(binary.BigEndian.Uint64(t[10:])),
+		identity: enc == encIdentity || st&identityFlag != 0}, true
 }
 
 // put stores body under k's coding enc (identity: body is not coded
 // although enc is not encIdentity). Values too big for a chunk (64 KiB)
 // are silently not kept: served, not cached.
-func (c *cache) put(k cacheKey, enc encoding, status int, identity bool, expires int64, body []byte) {
+func (c *cache) put(k cacheKey, enc encoding, status int, identity bool, expires, hash int64, body []byte) {
 	if c.fc == nil {
 		return
 	}
@@ -140,8 +147,24 @@ func (c *cache) put(k cacheKey, enc encoding, status int, identity bool, expires
 	}
 	binary.BigEndian.PutUint16(t, st)
 	binary.BigEndian.PutUint64(t[2:], uint64(expires))
+	binary.BigEndian.PutUint64(t[10:], uint64(hash))
 	kb := k.bytes(enc)
 	c.fc.Set(kb[:], v)
+}
+
+// dropProduct removes every entry of product id: its three documents in
+// every coding.
+func (c *cache) dropProduct(id int32) {
+	if c.fc == nil {
+		return
+	}
+	for _, rt := range [...]route{routeProduct, routeStyles, routeRelated} {
+		k := cacheKey{res: docKey(rt, id)}
+		for enc := range numEncodings {
+			kb := k.bytes(enc)
+			c.fc.Del(kb[:])
+		}
+	}
 }
 
 // reset empties the cache; used when the live build changes.

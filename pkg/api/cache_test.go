@@ -22,7 +22,7 @@ func TestCacheBuilds(t *testing.T) {
 	c := newCache(32 << 20)
 	k := cacheKey{build: 1, res: docKey(routeStyles, 1)}
 	body := testBody(k, encIdentity, 1000)
-	c.put(k, encIdentity, 200, false, 0, body)
+	c.put(k, encIdentity, 200, false, 0, 7, body)
 	h, ok := c.get(nil, k, encIdentity, 0)
 	if !ok || !bytes.Equal(h.body, body) || h.status != 200 || !h.identity {
 		t.Fatalf("get after put: %v %+v", ok, h)
@@ -54,7 +54,7 @@ func TestCacheBuilds(t *testing.T) {
 
 	// Entries expire (404s), and count as misses then.
 	n := cacheKey{build: 1, res: docKey(routeProduct, 7)}
-	c.put(n, encIdentity, 404, false, 100, []byte(`{}`))
+	c.put(n, encIdentity, 404, false, 100, 7, []byte(`{}`))
 	if h, ok := c.get(nil, n, encIdentity, 99); !ok || h.status != 404 || h.expires != 100 {
 		t.Fatalf("before expiry: %v %+v", ok, h)
 	}
@@ -69,9 +69,9 @@ func TestCacheBuilds(t *testing.T) {
 func TestCacheVariants(t *testing.T) {
 	c := newCache(32 << 20)
 	k := cacheKey{build: 3, res: docKey(routeStyles, 9)}
-	c.put(k, encIdentity, 200, false, 0, []byte("plain"))
-	c.put(k, encGzip, 200, false, 0, []byte("gz"))
-	c.put(k, encBrotli, 404, true, 0, []byte("as is"))
+	c.put(k, encIdentity, 200, false, 0, 7, []byte("plain"))
+	c.put(k, encGzip, 200, false, 0, 7, []byte("gz"))
+	c.put(k, encBrotli, 404, true, 0, 7, []byte("as is"))
 	for _, tc := range []struct {
 		enc      encoding
 		body     string
@@ -94,7 +94,7 @@ func TestCacheVariants(t *testing.T) {
 func TestCacheGetReusesBuffer(t *testing.T) {
 	c := newCache(32 << 20)
 	k := cacheKey{build: 1, res: docKey(routeStyles, 1)}
-	c.put(k, encIdentity, 200, false, 0, testBody(k, encIdentity, 2000))
+	c.put(k, encIdentity, 200, false, 0, 7, testBody(k, encIdentity, 2000))
 	buf := make([]byte, 0, 4096)
 	h, ok := c.get(buf, k, encIdentity, 0)
 	if !ok || &h.buf[:1][0] != &buf[:1][0] || &h.body[0] != &buf[:1][0] {
@@ -112,7 +112,7 @@ func TestCacheBound(t *testing.T) {
 	n := int32(3 * capacity / size)
 	for i := range n {
 		k := cacheKey{build: 1, res: docKey(routeStyles, i+1)}
-		c.put(k, encIdentity, 200, false, 0, testBody(k, encIdentity, size))
+		c.put(k, encIdentity, 200, false, 0, 7, testBody(k, encIdentity, size))
 	}
 	st := c.stats()
 	if st.bytes > capacity || st.capacity != capacity {
@@ -128,7 +128,7 @@ func TestCacheBound(t *testing.T) {
 	}
 	// Too big for a chunk: served, not kept.
 	big := cacheKey{build: 1, res: docKey(routeProduct, 1)}
-	c.put(big, encIdentity, 200, false, 0, make([]byte, 70<<10))
+	c.put(big, encIdentity, 200, false, 0, 7, make([]byte, 70<<10))
 	if _, ok := c.get(nil, big, encIdentity, 0); ok {
 		t.Fatal("a 70 KiB entry was kept")
 	}
@@ -151,7 +151,7 @@ func TestCacheOffHeap(t *testing.T) {
 	before := heap()
 	body := make([]byte, 2500)
 	for i := range int32(25000) { // 62 MB of bodies
-		c.put(cacheKey{build: 1, res: docKey(routeStyles, i+1)}, encIdentity, 200, false, 0, body)
+		c.put(cacheKey{build: 1, res: docKey(routeStyles, i+1)}, encIdentity, 200, false, 0, 7, body)
 	}
 	after := heap()
 	if st := c.stats(); st.bytes < 50<<20 {
@@ -166,7 +166,7 @@ func TestCacheOffHeap(t *testing.T) {
 func TestCacheDisabled(t *testing.T) {
 	c := newCache(0)
 	k := cacheKey{build: 1, res: 1}
-	c.put(k, encIdentity, 200, false, 0, []byte("x"))
+	c.put(k, encIdentity, 200, false, 0, 7, []byte("x"))
 	if _, ok := c.get(nil, k, encIdentity, 0); ok {
 		t.Fatal("a disabled cache kept an entry")
 	}
@@ -190,7 +190,7 @@ func TestCacheConcurrent(t *testing.T) {
 				h, ok := c.get(buf, k, enc, 0)
 				buf = h.buf
 				if !ok {
-					c.put(k, enc, 200, false, 0, testBody(k, enc, 700+int(i%5000)))
+					c.put(k, enc, 200, false, 0, 7, testBody(k, enc, 700+int(i%5000)))
 				} else if want := testBody(k, enc, len(h.body)); !bytes.Equal(h.body, want) {
 					t.Errorf("%+v %d: got %.40q", k, enc, h.body)
 					return

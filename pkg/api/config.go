@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,8 +25,13 @@ type Config struct {
 	CacheMB     int           // response cache bound in MiB; 0 disables it
 	NegativeTTL time.Duration // how long a 404 stays cached within a build
 	MaxAge      int           // Cache-Control max-age, seconds
-	CORSOrigins []string      // allowed origins; "*" allows any
-	AccessLog   bool
+	// Cache-Control stale-while-revalidate and stale-if-error, seconds (0
+	// leaves the directive out): how long a CDN or browser may serve a copy
+	// past max-age while it revalidates, or while this API fails.
+	StaleWhileRevalidate int
+	StaleIfError         int
+	CORSOrigins          []string // allowed origins; "*" allows any
+	AccessLog            bool
 
 	DBTimeout    time.Duration // per request; past it the answer is 503
 	DBMaxConns   int           // pool size
@@ -45,15 +51,21 @@ type Config struct {
 // DefaultConfig returns the defaults the flags show.
 func DefaultConfig() Config {
 	return Config{
-		Addr:               ":3000",
-		CacheMB:            512, // a 100k-product catalogue whole; the hot part of 1M
-		NegativeTTL:        10 * time.Second,
-		MaxAge:             60,
-		CORSOrigins:        []string{"*"},
-		DBTimeout:          2 * time.Second,
-		DBMaxConns:         2*runtime.NumCPU() + 2,
-		DBWorkers:          runtime.NumCPU() + 1,
-		PollInterval:       time.Second,
+		Addr:        ":3000",
+		CacheMB:     512, // a 100k-product catalogue whole; the hot part of 1M
+		NegativeTTL: 10 * time.Second,
+		MaxAge:      60,
+		// A minute of revalidation in the background, and a day of
+		// surviving an outage of the API from a CDN's copies.
+		StaleWhileRevalidate: 60,
+		StaleIfError:         86400,
+		CORSOrigins:          []string{"*"},
+		DBTimeout:            2 * time.Second,
+		DBMaxConns:           2*runtime.NumCPU() + 2,
+		DBWorkers:            runtime.NumCPU() + 1,
+		// Standbys get no NOTIFY: a swap reaches their APIs by this poll,
+		// so it bounds how long an instance serves the old build.
+		PollInterval:       500 * time.Millisecond,
 		ShutdownTimeout:    10 * time.Second,
 		ReadTimeout:        10 * time.Second,
 		WriteTimeout:       10 * time.Second,
@@ -61,6 +73,18 @@ func DefaultConfig() Config {
 		ReadBufferSize:     8 << 10,
 		MaxRequestBodySize: 64 << 10,
 	}
+}
+
+// cacheControl is the Cache-Control of a catalogue response.
+func (c Config) cacheControl() string {
+	s := "public, max-age=" + strconv.Itoa(c.MaxAge)
+	if c.StaleWhileRevalidate > 0 {
+		s += ", stale-while-revalidate=" + strconv.Itoa(c.StaleWhileRevalidate)
+	}
+	if c.StaleIfError > 0 {
+		s += ", stale-if-error=" + strconv.Itoa(c.StaleIfError)
+	}
+	return s
 }
 
 // check fills zero durations and sizes with the defaults and rejects
@@ -105,6 +129,8 @@ func (c Config) check() (Config, error) {
 		return c, fmt.Errorf("--cache-mb must not be negative (got %d)", c.CacheMB)
 	case c.MaxAge < 0:
 		return c, fmt.Errorf("--max-age must not be negative (got %d)", c.MaxAge)
+	case c.StaleWhileRevalidate < 0 || c.StaleIfError < 0:
+		return c, errors.New("--stale-while-revalidate and --stale-if-error must not be negative")
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -128,6 +154,8 @@ func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.IntVar(&c.CacheMB, "cache-mb", c.CacheMB, "response cache size in `MiB` (0 disables it; at least 32 when on)")
 	fs.DurationVar(&c.NegativeTTL, "negative-ttl", c.NegativeTTL, "how long a 404 stays cached within a build")
 	fs.IntVar(&c.MaxAge, "max-age", c.MaxAge, "Cache-Control max-age in `seconds`")
+	fs.IntVar(&c.StaleWhileRevalidate, "stale-while-revalidate", c.StaleWhileRevalidate, "Cache-Control stale-while-revalidate in `seconds` (0: none)")
+	fs.IntVar(&c.StaleIfError, "stale-if-error", c.StaleIfError, "Cache-Control stale-if-error in `seconds` (0: none)")
 	fs.StringVar(&cors, "cors-origins", cors, "comma-separated allowed `origins`, or * for any")
 	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log every request")
 	fs.DurationVar(&c.DBTimeout, "db-timeout", c.DBTimeout, "per-request database timeout (then 503)")

@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/elier/catalogue/internal/pgtest"
-	"github.com/elier/catalogue/pkg/readmodel"
+	"github.com/elier/catalogue/pkg/build"
 )
 
 // The reference API's real responses for the first rows of the real export
@@ -28,17 +28,30 @@ const refProduct, refStyle = 17066, 90249
 func loadSample(t *testing.T) (base string) {
 	t.Helper()
 	url := pgtest.NewDatabase(t)
-	pool, err := pgxpool.New(context.Background(), url)
+	loadExport(t, url, sampleDir, false)
+	return startAPI(t, url)
+}
+
+// loadExport runs the real loader (pkg/build) on dir into url's database.
+func loadExport(t *testing.T, url, dir string, full bool) *build.Summary {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = build.Conns(2)
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	if _, err := readmodel.Rebuild(context.Background(), pool, readmodel.RebuildOptions{
-		Dir: sampleDir, RejectDir: t.TempDir(), MaxRejectRatio: 0.01, MaxShrink: 0.5,
-	}); err != nil {
+	sum, err := build.Rebuild(context.Background(), pool, build.Options{
+		Dir: dir, RejectDir: t.TempDir(), MaxRejectRatio: 0.05, MaxShrink: 1, Ranges: 2, Full: full,
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	return startAPI(t, url)
+	return sum
 }
 
 func jsonOf(t *testing.T, b []byte) any {

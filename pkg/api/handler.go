@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/cespare/xxhash/v2"
 	"log/slog"
 	"runtime"
 	"runtime/debug"
@@ -153,14 +154,16 @@ func docOf(rt route) readmodel.Doc {
 	return readmodel.DocProduct
 }
 
-// resource is what a product or list response is for: its cache key (the
-// build it is read from, route and id), the parts of its ETag, and the
-// coding the client prefers.
+// resource is what a product or list response is for: its cache key, its
+// ETag (the identity body's hash), the coding the client prefers, and the
+// live build when the request began (a variant made from a cached body is
+// cached only if that is still the live build).
 type resource struct {
 	key  cacheKey
 	rt   route
-	a, b int64 // the id, or page and count; b < 0: none
 	enc  encoding
+	hash int64
+	seen int64
 }
 
 // accepted is the coding the request's Accept-Encoding prefers.
@@ -172,32 +175,34 @@ func accepted(ctx *fasthttp.RequestCtx) encoding {
 }
 
 // serveDoc answers the three per-product routes: from the cache, or with
-// a primary-key lookup (batched with concurrent misses) whose answer, 404s
-// included, is then cached.
+// a lookup (batched with concurrent misses) whose answer, 404s included, is
+// then cached.
 func (s *server) serveDoc(ctx *fasthttp.RequestCtx, rt route, arg string) {
 	id, ok := parseID(arg)
 	if !ok {
 		s.fail(ctx, errBadID)
 		return
 	}
-	r := resource{key: cacheKey{build: s.build.Load(), res: docKey(rt, id)}, rt: rt, a: int64(id), b: -1, enc: accepted(ctx)}
+	r := resource{key: cacheKey{res: docKey(rt, id)}, rt: rt, enc: accepted(ctx), seen: s.build.Load()}
 	now := ctx.Time().UnixNano()
 	if s.serveCached(ctx, &r, now) {
 		return
 	}
-	build, body, err := s.batch.lookup(docOf(rt), id)
-	r.key.build = build
+	build, hash, body, err := s.batch.lookup(docOf(rt), id)
 	switch {
 	case err == nil:
-		s.serveFetched(ctx, &r, fasthttp.StatusOK, 0, body)
+		r.hash = hash
+		s.serveFetched(ctx, &r, build, id, fasthttp.StatusOK, 0, body)
 	case errors.Is(err, readmodel.ErrNotFound):
-		s.serveFetched(ctx, &r, fasthttp.StatusNotFound, now+int64(s.negativeTTL), notFoundBody(id))
+		s.serveFetched(ctx, &r, build, id, fasthttp.StatusNotFound, now+int64(s.negativeTTL), notFoundBody(id))
 	default:
 		s.fail(ctx, err)
 	}
 }
 
-// serveList answers GET /products: one range lookup on ord.
+// serveList answers GET /products: a page of the live build's list order.
+// Its key holds the build: adding or removing a product moves every later
+// position.
 func (s *server) serveList(ctx *fasthttp.RequestCtx) {
 	args := ctx.QueryArgs()
 	page, count, aerr := parsePageCount(args.Peek("page"), args.Peek("count"), args.Has("page"), args.Has("count"))
@@ -205,7 +210,8 @@ func (s *server) serveList(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, aerr)
 		return
 	}
-	r := resource{key: cacheKey{build: s.build.Load(), res: listKey(page, count)}, rt: routeList, a: int64(page), b: int64(count), enc: accepted(ctx)}
+	seen := s.build.Load()
+	r := resource{key: cacheKey{build: seen, res: listKey(page, count)}, rt: routeList, enc: accepted(ctx), seen: seen}
 	if s.serveCached(ctx, &r, ctx.Time().UnixNano()) {
 		return
 	}
@@ -216,8 +222,8 @@ func (s *server) serveList(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, err)
 		return
 	}
-	r.key.build = build
-	s.serveFetched(ctx, &r, fasthttp.StatusOK, 0, body)
+	r.key.build, r.hash = build, int64(xxhash.Sum64(body))
+	s.serveFetched(ctx, &r, build, 0, fasthttp.StatusOK, 0, body)
 }
 
 // serveCached answers from the cache if it can: the coding the client
@@ -234,6 +240,7 @@ func (s *server) serveCached(ctx *fasthttp.RequestCtx, r *resource, now int64) b
 			if h.identity {
 				enc = encIdentity
 			}
+			r.hash = h.hash
 			s.write(ctx, r, h.status, enc, h.body)
 			return true
 		}
@@ -244,6 +251,7 @@ func (s *server) serveCached(ctx *fasthttp.RequestCtx, r *resource, now int64) b
 		ctx.Response.SwapBody(h.buf[:0])
 		return false
 	}
+	r.hash = h.hash
 	body := h.body
 	if enc != encIdentity {
 		body, enc = s.variant(r, enc, h.status, h.expires, h.body)
@@ -253,18 +261,34 @@ func (s *server) serveCached(ctx *fasthttp.RequestCtx, r *resource, now int64) b
 }
 
 // serveFetched caches a body just read from the database, if its build is
-// (still) the live one, and writes it. A row of an older build (in flight
-// across a rollback) is served but not cached.
-func (s *server) serveFetched(ctx *fasthttp.RequestCtx, r *resource, status int, expires int64, body []byte) {
-	s.adopt(r.key.build)
-	if r.key.build == s.build.Load() {
-		s.cache.put(r.key, encIdentity, status, true, expires, body)
+// the live one (as the server knows it), and writes it. A row of an older
+// build (in flight across a swap or a rollback) is served but not cached; a
+// row of a newer one too, and the product's entries are dropped at once, so
+// that no request is answered from an older body after this one (id is the
+// product, 0 for a list page).
+func (s *server) serveFetched(ctx *fasthttp.RequestCtx, r *resource, build int64, id int32, status int, expires int64, body []byte) {
+	if build > s.build.Load() {
+		s.newerRow(build, id)
 	}
+	r.seen = build
+	s.putIfLive(r, encIdentity, status, true, expires, body)
 	enc := r.enc
 	if enc != encIdentity {
 		body, enc = s.variant(r, enc, status, expires, body)
 	}
 	s.write(ctx, r, status, enc, body)
+}
+
+// putIfLive caches body under r's key and coding enc if r.seen is still
+// the live build and no newer one has been seen. It holds the read side of
+// cacheMu, which a build change and a newer row hold exclusively while they
+// drop entries: a put can never land after the drop it should have met.
+func (s *server) putIfLive(r *resource, enc encoding, status int, identity bool, expires int64, body []byte) {
+	s.cacheMu.RLock()
+	defer s.cacheMu.RUnlock()
+	if b := s.build.Load(); r.seen == b && s.newestRow.Load() <= b {
+		s.cache.put(r.key, enc, status, identity, expires, r.hash, body)
+	}
 }
 
 // variant codes plain with enc and caches the result under enc's key: the
@@ -276,23 +300,17 @@ func (s *server) variant(r *resource, enc encoding, status int, expires int64, p
 	if status == fasthttp.StatusOK && len(plain) >= minCompress {
 		coded = compress(plain, enc)
 	}
-	live := r.key.build == s.build.Load()
 	if coded == nil {
-		if live {
-			s.cache.put(r.key, enc, status, true, expires, plain)
-		}
+		s.putIfLive(r, enc, status, true, expires, plain)
 		return plain, encIdentity
 	}
-	if live {
-		s.cache.put(r.key, enc, status, false, expires, coded)
-	}
+	s.putIfLive(r, enc, status, false, expires, coded)
 	return coded, enc
 }
 
 // write writes a product or list response: status, headers, and body,
 // which becomes the response's body buffer (the caller gives it up). A 200
-// gets its ETag, "b<build>-<resource>" and a suffix per coding, and is a
-// 304 when If-None-Match matches.
+// gets its ETag (appendETag), and is a 304 when If-None-Match matches.
 func (s *server) write(ctx *fasthttp.RequestCtx, r *resource, status int, enc encoding, body []byte) {
 	h := &ctx.Response.Header
 	ctx.SetStatusCode(status)
@@ -318,30 +336,23 @@ func (s *server) write(ctx *fasthttp.RequestCtx, r *resource, status int, enc en
 	ctx.Response.SwapBody(body)
 }
 
-// appendETag appends r's ETag for coding enc: "b<build>-<route letter>-
-// <id>" (or -<page>-<count>), then -gz or -br for a coded body, quoted.
+// appendETag appends r's ETag for coding enc: the identity body's 64-bit
+// hash in hex, then -gz or -br for a coded body, quoted. The same bytes have
+// the same tag in every build, so a client revalidating a product that a
+// rebuild did not change gets a 304.
 func appendETag(b []byte, r *resource, enc encoding) []byte {
-	var letter byte
-	switch r.rt {
-	case routeList:
-		letter = 'l'
-	case routeStyles:
-		letter = 's'
-	case routeRelated:
-		letter = 'r'
-	default:
-		letter = 'p'
-	}
-	b = append(b, '"', 'b')
-	b = strconv.AppendInt(b, r.key.build, 10)
-	b = append(b, '-', letter, '-')
-	b = strconv.AppendInt(b, r.a, 10)
-	if r.b >= 0 {
-		b = append(b, '-')
-		b = strconv.AppendInt(b, r.b, 10)
-	}
+	b = append(b, '"')
+	b = appendHex64(b, uint64(r.hash))
 	b = append(b, enc.etagSuffix()...)
 	return append(b, '"')
+}
+
+func appendHex64(b []byte, v uint64) []byte {
+	const hex = "0123456789abcdef"
+	for shift := 60; shift >= 0; shift -= 4 {
+		b = append(b, hex[v>>uint(shift)&0xf])
+	}
+	return b
 }
 
 // preflight answers OPTIONS: a CORS preflight when it is one, else just
@@ -379,7 +390,7 @@ func (s *server) serveReady(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, err)
 		return
 	}
-	s.setBuild(id, "readyz")
+	s.setBuild(s.base, id, "readyz")
 	b := append(make([]byte, 0, 48), `{"status":"ready","build_id":`...)
 	b = strconv.AppendInt(b, id, 10)
 	s.writeJSON(ctx, fasthttp.StatusOK, string(append(b, '}')))

@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -36,13 +34,7 @@ func TestMain(m *testing.M) {
 
 // doc is one product's documents as a build stores them: the exact bytes
 // of the four response bodies.
-type doc struct {
-	ID       int32
-	ListItem []byte
-	Product  []byte
-	Styles   []byte
-	Related  []byte
-}
+type doc = pgtest.Doc
 
 // loadDocs reads testdata documents (readable, indented JSON values) and
 // compacts each into the bytes a build would store, ordered by id.
@@ -135,56 +127,22 @@ func execSQL(t testing.TB, url, q string, args ...any) {
 	}
 }
 
-// installBuild does what the loader's swap does, by hand: the build's
-// docs in schema elier_b<id>, the build row made live, the view pointed at
-// it, and (when notify) the NOTIFY, all in one transaction.
+// installBuild does what the loader's swap does, by hand (pgtest):
+// build id holding docs made live, based on the live build when there is
+// one, with the NOTIFY when notify.
 func installBuild(t testing.TB, url string, id int64, docs []doc, notify bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	var live int64
+	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(context.Background())
-	schema := "elier_b" + strconv.FormatInt(id, 10)
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		stmts := []string{
-			"CREATE SCHEMA " + schema,
-			"CREATE TABLE " + schema + ".docs (id int PRIMARY KEY, ord int UNIQUE, list_item text, product text, styles text, related text)",
-		}
-		for _, s := range stmts {
-			if _, err := tx.Exec(ctx, s); err != nil {
-				return err
-			}
-		}
-		rows := make([][]any, len(docs))
-		for i, d := range docs {
-			rows[i] = []any{d.ID, int32(i + 1), string(d.ListItem), string(d.Product), string(d.Styles), string(d.Related)}
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{schema, "docs"},
-			[]string{"id", "ord", "list_item", "product", "styles", "related"}, pgx.CopyFromRows(rows)); err != nil {
-			return err
-		}
-		stmts = []string{
-			"UPDATE elier.builds SET state = 'retired' WHERE state = 'previous'",
-			"UPDATE elier.builds SET state = 'previous' WHERE state = 'live'",
-			fmt.Sprintf("INSERT INTO elier.builds (id, schema_name, state) VALUES (%d, '%s', 'live')", id, schema),
-			fmt.Sprintf("CREATE OR REPLACE VIEW elier.docs AS SELECT %d::bigint AS build_id, id, ord, list_item, product, styles, related FROM %s.docs", id, schema),
-		}
-		if notify {
-			stmts = append(stmts, fmt.Sprintf("NOTIFY elier_build, '%d'", id))
-		}
-		for _, s := range stmts {
-			if _, err := tx.Exec(ctx, s); err != nil {
-				return fmt.Errorf("%s: %w", s, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("installing build %d: %v", id, err)
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, "SELECT coalesce(max(id), 0) FROM elier.builds WHERE state = 'live'").Scan(&live); err != nil {
+		t.Fatal(err)
 	}
+	pgtest.InstallBuild(t, url, id, docs, live, notify)
 }
 
 // startAPI runs the API (Run, as main does) on a free port against url,

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,14 +42,17 @@ type server struct {
 	negativeTTL time.Duration
 	accessLog   bool
 
-	cacheControl string // "public, max-age=N"
+	cacheControl string // "public, max-age=N, stale-while-revalidate=…"
 	vary         string // Vary of cacheable responses
 	openapi      []byte
 
 	build        atomic.Int64 // the live build as last seen; 0: none yet
 	buildMu      sync.Mutex   // serializes changes of build
-	newest       int64        // the newest build ever seen live; guarded by buildMu
+	cacheMu      sync.RWMutex // puts (read side) against drops of entries (write side)
+	newestRow    atomic.Int64 // the newest build a row came from
 	buildChanges atomic.Uint64
+	cacheDrops   atomic.Uint64 // product entries dropped at build changes
+	cacheResets  atomic.Uint64 // build changes that emptied the cache
 	dbUp         atomic.Bool
 	stopping     atomic.Bool
 	pollNow      chan struct{} // a poll of the live build is wanted now
@@ -104,7 +106,7 @@ func Run(ctx context.Context, cfg Config) error {
 		dbTimeout:    cfg.DBTimeout,
 		negativeTTL:  cfg.NegativeTTL,
 		accessLog:    cfg.AccessLog,
-		cacheControl: "public, max-age=" + strconv.Itoa(cfg.MaxAge),
+		cacheControl: cfg.cacheControl(),
 		vary:         fasthttp.HeaderAcceptEncoding,
 		openapi:      []byte(openapi.JSON()),
 		pollNow:      make(chan struct{}, 1),
@@ -171,45 +173,63 @@ func Run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// setBuild makes id the live build, as the database said (poll or NOTIFY),
-// emptying the cache when it changes. A rollback makes an older build live
-// again, so this is the only way down.
-func (s *server) setBuild(id int64, source string) {
+// setBuild makes id the live build, as the database said (poll or NOTIFY).
+// When one of the two builds was built on the other, only the products
+// whose documents differ between them leave the cache (and the list pages,
+// whose keys hold their build, stop being hit); otherwise the cache is
+// emptied. A rollback makes an older build live again, so this is the only
+// way down.
+func (s *server) setBuild(ctx context.Context, id int64, source string) {
 	s.buildMu.Lock()
 	defer s.buildMu.Unlock()
-	s.newest = max(s.newest, id)
-	if old := s.build.Load(); old != id {
-		s.build.Store(id)
-		s.buildChanged(old, id, source)
-	}
-}
-
-// adopt takes in the build a row came from. A build newer than any seen is
-// adopted at once (the loader's NOTIFY may still be on its way); a row of a
-// build seen before but not live (a query that began before a swap or a
-// rollback) is served but not cached, and only asks for a poll.
-func (s *server) adopt(id int64) {
-	if id == s.build.Load() {
+	old := s.build.Load()
+	if old == id {
 		return
 	}
-	s.buildMu.Lock()
-	cur := s.build.Load()
-	if id != cur && id > s.newest {
-		s.newest = id
-		s.build.Store(id)
-		s.buildChanged(cur, id, "row")
-		cur = id
+	var changed []int32
+	related := false
+	if old != 0 && id != 0 {
+		dctx, cancel := context.WithTimeout(ctx, s.dbTimeout)
+		var err error
+		changed, related, err = s.reader.Changed(dctx, old, id)
+		cancel()
+		if err != nil {
+			s.log.Warn("reading what the new build changed; emptying the cache", "err", err)
+		}
 	}
-	s.buildMu.Unlock()
-	if id != cur {
-		s.kickPoll()
+	s.cacheMu.Lock()
+	s.build.Store(id)
+	s.newestRow.Store(id)
+	if related {
+		for _, p := range changed {
+			s.cache.dropProduct(p)
+		}
+		s.cacheDrops.Add(uint64(len(changed)))
+	} else {
+		s.cache.reset()
+		s.cacheResets.Add(1)
 	}
+	s.cacheMu.Unlock()
+	s.buildChanges.Add(1)
+	s.log.Info("live build changed", "from", old, "to", id, "seen_by", source,
+		"products_dropped", len(changed), "cache_emptied", !related)
 }
 
-func (s *server) buildChanged(old, id int64, source string) {
-	s.cache.reset()
-	s.buildChanges.Add(1)
-	s.log.Info("live build changed", "from", old, "to", id, "seen_by", source)
+// newerRow is a row from a build newer than the live one as the server
+// knows it: the swap committed and its NOTIFY (or the next poll) is on its
+// way. Until it is adopted nothing is cached, the product's entries go at
+// once (so no request gets an older body after this one), and a poll is
+// asked for.
+func (s *server) newerRow(build int64, id int32) {
+	s.cacheMu.Lock()
+	if build > s.newestRow.Load() {
+		s.newestRow.Store(build)
+	}
+	if id != 0 {
+		s.cache.dropProduct(id)
+	}
+	s.cacheMu.Unlock()
+	s.kickPoll()
 }
 
 func (s *server) kickPoll() {
@@ -230,10 +250,10 @@ func (s *server) poll(ctx context.Context) {
 	switch {
 	case err == nil:
 		s.setDBUp(true, nil)
-		s.setBuild(id, "poll")
+		s.setBuild(ctx, id, "poll")
 	case errors.Is(err, readmodel.ErrNoBuild):
 		s.setDBUp(true, nil)
-		s.setBuild(0, "poll")
+		s.setBuild(ctx, 0, "poll")
 	default:
 		s.setDBUp(false, err)
 	}
@@ -281,7 +301,7 @@ func (s *server) listenLoop(ctx context.Context) {
 			},
 			func(id int64) {
 				if id > 0 {
-					s.setBuild(id, "notify")
+					s.setBuild(ctx, id, "notify")
 				} else {
 					s.kickPoll()
 				}

@@ -192,7 +192,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 // Load streams the export into the staging tables of schema (created from
-// sql/stage.sql): products first, then the files that refer to products,
+// StagingDDL): products first, then the files that refer to products,
 // then the files that refer to styles, so that every child can be checked
 // against its parents as it streams by. Each file goes through its own
 // connection with binary COPY; nothing is held in memory but the id sets.
@@ -221,7 +221,7 @@ func Load(ctx context.Context, pool *pgxpool.Pool, e *Export, schema string, opt
 	var order [len(Tables)]orderCheck
 
 	g.Go(func() error {
-		err := copyTable(l, Products, []string{"id", "name", "slogan", "description", "category", "default_price"},
+		err := copyTable(l, Products,
 			func(r *Product, _ int32, v []any) (string, string) {
 				if !res.Products.Add(r.ID) {
 					return reasonDuplicate, fmt.Sprintf("product id %d already loaded", r.ID)
@@ -239,7 +239,7 @@ func Load(ctx context.Context, pool *pgxpool.Pool, e *Export, schema string, opt
 		if err := wait(productsDone); err != nil {
 			return err
 		}
-		err := copyTable(l, Styles, []string{"id", "product_id", "name", "sale_price", "original_price", "default_style"},
+		err := copyTable(l, Styles,
 			func(r *Style, _ int32, v []any) (string, string) {
 				if !res.Products.Has(r.ProductID) {
 					return reasonOrphan, fmt.Sprintf("product %d does not exist", r.ProductID)
@@ -265,7 +265,7 @@ func Load(ctx context.Context, pool *pgxpool.Pool, e *Export, schema string, opt
 			return err
 		}
 		var seen IDSet
-		return copyTable(l, Features, []string{"id", "product_id", "pos", "feature", "value"},
+		return copyTable(l, Features,
 			func(r *Feature, pos int32, v []any) (string, string) {
 				if !res.Products.Has(r.ProductID) {
 					return reasonOrphan, fmt.Sprintf("product %d does not exist", r.ProductID)
@@ -287,7 +287,7 @@ func Load(ctx context.Context, pool *pgxpool.Pool, e *Export, schema string, opt
 			return err
 		}
 		var seen IDSet
-		return copyTable(l, Related, []string{"id", "product_id", "pos", "related_product_id"},
+		return copyTable(l, Related,
 			func(r *RelatedProduct, pos int32, v []any) (string, string) {
 				if !res.Products.Has(r.ProductID) {
 					return reasonOrphan, fmt.Sprintf("product %d does not exist", r.ProductID)
@@ -308,7 +308,7 @@ func Load(ctx context.Context, pool *pgxpool.Pool, e *Export, schema string, opt
 			return err
 		}
 		var seen IDSet
-		return copyTable(l, Skus, []string{"id", "style_id", "product_id", "pos", "size", "quantity"},
+		return copyTable(l, Skus,
 			func(r *Sku, pos int32, v []any) (string, string) {
 				p := styles.Get(r.StyleID)
 				if p == 0 {
@@ -327,7 +327,7 @@ func Load(ctx context.Context, pool *pgxpool.Pool, e *Export, schema string, opt
 			return err
 		}
 		var seen IDSet
-		return copyTable(l, Photos, []string{"id", "style_id", "product_id", "pos", "url", "thumbnail_url"},
+		return copyTable(l, Photos,
 			func(r *Photo, pos int32, v []any) (string, string) {
 				p := styles.Get(r.StyleID)
 				if p == 0 {
@@ -370,7 +370,8 @@ type load struct {
 // copyTable streams one file into its staging table. accept checks a parsed
 // row against the other files (duplicates, parents) and fills the COPY
 // values, or returns a reject reason and detail.
-func copyTable[T any](l *load, t Table, columns []string, accept func(r *T, pos int32, v []any) (reason, detail string)) error {
+func copyTable[T any](l *load, t Table, accept func(r *T, pos int32, v []any) (reason, detail string)) error {
+	columns := columnNames(t)
 	start := time.Now()
 	ef := l.e.files[t]
 	sc := ef.scanner.(*Scanner[T])

@@ -820,7 +820,7 @@ func TestDirtyCorpus(t *testing.T) {
 			t.Errorf("%s: Lines, BytesRead = %d, %d; want %d, %d", tb.File(), got.lastLine, got.bytes, want.Lines, len(raw))
 		}
 
-		// The COPY side's checks, as sql/stage.sql's loader does them.
+		// The COPY side's checks, as Load does them.
 		var checked dirtyResult
 		seen := map[int32]bool{}
 		rejected := map[int64]string{}

@@ -1,7 +1,8 @@
-// Package readmodel owns the served documents: building them from the staged
-// export, swapping a new build in atomically, rolling back, and reading them.
+// Package readmodel is the catalogue's read side: what the API reads of the
+// live build (its documents, list order and build id) and how it learns of
+// a new one. It never writes; pkg/build owns the builds.
 //
-// Every build lives in its own schema (elier_b<id>); elier.builds records
-// which build is live and which is kept for rollback, and the view
-// elier.docs points at the live one. See docs/ARCHITECTURE.md.
+// elier.builds records which build is live; the view elier.docs shows the
+// live build's documents and elier.list_ids its list order. See
+// docs/ARCHITECTURE.md.
 package readmodel

@@ -42,6 +42,9 @@ const (
 	DocRelated                // GET /products/:id/related
 )
 
+// ListChunk is how many product ids one elier.list_ids row holds.
+const ListChunk = 1000
+
 // The statements, read once; the pool prepares each on every connection
 // (QueryExecModeCacheStatement).
 var (
@@ -49,6 +52,7 @@ var (
 	qList      = sqlfiles.Must("api_list.sql")
 	qLiveBuild = sqlfiles.Must("api_live_build.sql")
 	qListen    = sqlfiles.Must("api_listen.sql")
+	qChanges   = sqlfiles.Must("api_changes.sql")
 )
 
 // Reader reads the served documents of the live build from the elier.docs
@@ -100,6 +104,7 @@ type Lookup struct {
 	ID  int32
 
 	Build int64
+	Hash  int64 // the body's hash: the same bytes have the same hash in every build
 	Body  []byte
 	Err   error // nil, ErrNotFound or ErrNoBuild
 }
@@ -128,10 +133,10 @@ func (r *Reader) Docs(ctx context.Context, ls []Lookup) error {
 		}
 		defer rows.Close()
 		var i, live int64
-		var docBuild pgtype.Int8
+		var docBuild, hash pgtype.Int8
 		for rows.Next() {
 			var body []byte
-			if err := rows.Scan(&i, &live, &docBuild, &body); err != nil {
+			if err := rows.Scan(&i, &live, &docBuild, &hash, &body); err != nil {
 				return err
 			}
 			if i < 1 || i > int64(len(ls)) {
@@ -139,7 +144,7 @@ func (r *Reader) Docs(ctx context.Context, ls []Lookup) error {
 			}
 			l := &ls[i-1]
 			if docBuild.Valid {
-				l.Build, l.Body, l.Err = docBuild.Int64, body, nil
+				l.Build, l.Hash, l.Body, l.Err = docBuild.Int64, hash.Int64, body, nil
 			} else {
 				l.Build, l.Body, l.Err = live, nil, ErrNotFound
 			}
@@ -155,8 +160,9 @@ func (r *Reader) Docs(ctx context.Context, ls []Lookup) error {
 // List appends to dst page page of count list items of the live build as a
 // JSON array (the whole body of GET /products?page=&count=) and returns it
 // with the build it came from. A page past the end is "[]". Before the first
-// load the error is ErrNoBuild. The page is one range lookup on ord, one
-// statement, so it never mixes two builds.
+// load the error is ErrNoBuild. The page is one or two rows of the build's
+// list order and an index probe per item, in one statement, so it never
+// mixes two builds.
 func (r *Reader) List(ctx context.Context, dst []byte, page, count int32) (buildID int64, body []byte, err error) {
 	if page < 1 || count < 1 {
 		return 0, dst, fmt.Errorf("readmodel: page %d, count %d: both must be positive", page, count)
@@ -166,7 +172,7 @@ func (r *Reader) List(ctx context.Context, dst []byte, page, count int32) (build
 	start := len(dst)
 	err = r.retry(ctx, func() error {
 		buildID, dst = 0, append(dst[:start], '[')
-		rows, err := r.pool.Query(ctx, qList, first, last)
+		rows, err := r.pool.Query(ctx, qList, first, last, ListChunk)
 		if err != nil {
 			return err
 		}
@@ -207,6 +213,44 @@ func (r *Reader) List(ctx context.Context, dst []byte, page, count int32) (build
 		return 0, dst[:start], translate(err, "reading page "+strconv.Itoa(int(page)))
 	}
 	return buildID, dst, nil
+}
+
+// Changed returns the product ids whose documents differ between builds
+// from and to, when one of them was built on the other; ok is false when the
+// builds are not related that way (the caller then drops everything).
+func (r *Reader) Changed(ctx context.Context, from, to int64) (ids []int32, ok bool, err error) {
+	type info struct {
+		base    *int64
+		changed []int32
+	}
+	var got map[int64]info
+	err = r.retry(ctx, func() error {
+		got = map[int64]info{}
+		rows, err := r.pool.Query(ctx, qChanges, from, to)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			var in info
+			if err := rows.Scan(&id, &in.base, &in.changed); err != nil {
+				return err
+			}
+			got[id] = in
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, false, translate(err, "reading the builds' changes")
+	}
+	if t, ok := got[to]; ok && t.base != nil && *t.base == from && t.changed != nil {
+		return t.changed, true, nil
+	}
+	if f, ok := got[from]; ok && f.base != nil && *f.base == to && f.changed != nil {
+		return f.changed, true, nil
+	}
+	return nil, false, nil
 }
 
 // LiveBuild returns the id of the live build, or ErrNoBuild.

@@ -48,21 +48,12 @@ func readerExec(t *testing.T, conn *pgx.Conn, q string, args ...any) {
 // loader's swap does), optionally with the NOTIFY.
 func readerInstall(t *testing.T, conn *pgx.Conn, id int64, docs []readerDoc, notify bool) {
 	t.Helper()
-	schema := fmt.Sprintf("elier_b%d", id)
-	readerExec(t, conn, "BEGIN")
-	readerExec(t, conn, "CREATE SCHEMA "+schema)
-	readerExec(t, conn, "CREATE TABLE "+schema+".docs (id int PRIMARY KEY, ord int UNIQUE, list_item text, product text, styles text, related text)")
-	for i, d := range docs {
-		readerExec(t, conn, "INSERT INTO "+schema+".docs VALUES ($1, $2, $3, $4, $5, $6)",
-			d.id, i+1, d.listItem, d.product, d.styles, d.related)
+	var out []pgtest.Doc
+	for _, d := range docs {
+		out = append(out, pgtest.Doc{ID: d.id, ListItem: []byte(d.listItem), Product: []byte(d.product),
+			Styles: []byte(d.styles), Related: []byte(d.related)})
 	}
-	readerExec(t, conn, "UPDATE elier.builds SET state = 'retired' WHERE state = 'live'")
-	readerExec(t, conn, "INSERT INTO elier.builds (id, schema_name, state) VALUES ($1, $2, 'live')", id, schema)
-	readerExec(t, conn, fmt.Sprintf("CREATE OR REPLACE VIEW elier.docs AS SELECT %d::bigint AS build_id, id, ord, list_item, product, styles, related FROM %s.docs", id, schema))
-	if notify {
-		readerExec(t, conn, fmt.Sprintf("NOTIFY elier_build, '%d'", id))
-	}
-	readerExec(t, conn, "COMMIT")
+	pgtest.InstallBuild(t, conn.Config().ConnString(), id, out, 0, notify)
 }
 
 // newReader gives a Reader over a fresh catalogue database (no build yet)

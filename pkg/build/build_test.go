@@ -1,4 +1,4 @@
-package readmodel
+package build
 
 import (
 	"bytes"
@@ -31,7 +31,7 @@ const fixtureDir = "../../testdata/atelier-sample"
 
 func newPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), pgtest.NewDatabase(t))
+	pool, err := openPool(pgtest.NewDatabase(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,16 +39,36 @@ func newPool(t *testing.T) *pgxpool.Pool {
 	return pool
 }
 
-func rebuild(t *testing.T, pool *pgxpool.Pool, dir string, mod ...func(*RebuildOptions)) (*Summary, error) {
+// openPool opens a pool large enough for a load with two ranges.
+func openPool(url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	cfg.MaxConns = Conns(2)
+	return pgxpool.NewWithConfig(context.Background(), cfg)
+}
+
+// listItemAt reads the list item at a 1-based position of the live build's
+// list order.
+const listItemAt = `
+	SELECT d.list_item
+	FROM elier.builds b
+	JOIN elier.list_ids l ON l.build_id = b.id
+	CROSS JOIN LATERAL unnest(l.ids) WITH ORDINALITY AS u(id, k)
+	JOIN elier.docs d ON d.id = u.id
+	WHERE b.state = 'live' AND l.chunk::bigint * 1000 + u.k = $1`
+
+func rebuild(t *testing.T, pool *pgxpool.Pool, dir string, mod ...func(*Options)) (*Summary, error) {
 	t.Helper()
-	opts := RebuildOptions{Dir: dir, RejectDir: t.TempDir(), MaxRejectRatio: 0.01, MaxShrink: 0.5, Ranges: 2}
+	opts := Options{Dir: dir, RejectDir: t.TempDir(), MaxRejectRatio: 0.01, MaxShrink: 0.5, Ranges: 2}
 	for _, m := range mod {
 		m(&opts)
 	}
 	return Rebuild(context.Background(), pool, opts)
 }
 
-func mustRebuild(t *testing.T, pool *pgxpool.Pool, dir string, mod ...func(*RebuildOptions)) *Summary {
+func mustRebuild(t *testing.T, pool *pgxpool.Pool, dir string, mod ...func(*Options)) *Summary {
 	t.Helper()
 	s, err := rebuild(t, pool, dir, mod...)
 	if err != nil {
@@ -139,7 +159,7 @@ func TestRebuildMatchesReferenceAPI(t *testing.T) {
 		}
 		for i, want := range items {
 			var s string
-			if err := pool.QueryRow(context.Background(), "SELECT list_item FROM elier.docs WHERE ord = $1", i+1).Scan(&s); err != nil {
+			if err := pool.QueryRow(context.Background(), listItemAt, i+1).Scan(&s); err != nil {
 				t.Fatal(err)
 			}
 			if got := decode(t, s); !reflect.DeepEqual(got, want) {
@@ -326,6 +346,22 @@ func buildSchemas(t *testing.T, pool *pgxpool.Pool) []string {
 	return s
 }
 
+// keptSchemas lists the schemas that hold the live and previous builds'
+// documents.
+func keptSchemas(t *testing.T, pool *pgxpool.Pool) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT DISTINCT docs_schema FROM elier.builds
+		WHERE state IN ('live', 'previous') ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestBadExportLeavesLiveBuild(t *testing.T) {
 	t.Parallel()
 	pool := newPool(t)
@@ -337,7 +373,7 @@ func TestBadExportLeavesLiveBuild(t *testing.T) {
 		edit    func(name, text string) string
 		wantErr error
 		wantMsg []string
-		opts    func(*RebuildOptions)
+		opts    func(*Options)
 	}{
 		{"missing file", func(n, s string) string {
 			if n == "skus.csv" {
@@ -369,7 +405,7 @@ func TestBadExportLeavesLiveBuild(t *testing.T) {
 				return strings.Join(lines[:3], "")
 			}
 			return s
-		}, ErrShrink, []string{"documents: 2 rows against 9"}, func(o *RebuildOptions) {
+		}, ErrShrink, []string{"documents: 2 rows against 9"}, func(o *Options) {
 			// The truncated catalogue orphans children; the shrink guard
 			// must catch it on its own.
 			o.MaxRejectRatio = 1
@@ -378,7 +414,7 @@ func TestBadExportLeavesLiveBuild(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := copyDir(t, fixtureDir, c.edit)
-			opts := func(*RebuildOptions) {}
+			opts := func(*Options) {}
 			if c.opts != nil {
 				opts = c.opts
 			}
@@ -444,7 +480,7 @@ func TestSwapWaitsOutALongReader(t *testing.T) {
 	if _, err := long.Exec(ctx, "BEGIN; SELECT count(*) FROM elier.docs"); err != nil {
 		t.Fatal(err)
 	}
-	opts := RebuildOptions{Dir: fixtureDir, RejectDir: t.TempDir(), MaxRejectRatio: 0.01, MaxShrink: 0.5, Ranges: 2}
+	opts := Options{Dir: fixtureDir, RejectDir: t.TempDir(), MaxRejectRatio: 0.01, MaxShrink: 0.5, Ranges: 2}
 	done := make(chan error, 1)
 	go func() {
 		_, err := Rebuild(ctx, pool, opts)
@@ -495,13 +531,13 @@ func TestRollbackAndIfChanged(t *testing.T) {
 	if _, err := Rollback(context.Background(), pool); !errors.Is(err, ErrNoPrevious) {
 		t.Fatalf("rollback with one build: %v, want ErrNoPrevious", err)
 	}
-	if _, err := rebuild(t, pool, fixtureDir, func(o *RebuildOptions) { o.IfChanged = true }); !errors.Is(err, ErrUnchanged) {
+	if _, err := rebuild(t, pool, fixtureDir, func(o *Options) { o.IfChanged = true }); !errors.Is(err, ErrUnchanged) {
 		t.Fatalf("--if-changed on the same files: %v, want ErrUnchanged", err)
 	}
 	changed := copyDir(t, fixtureDir, func(n, s string) string {
 		return strings.Replace(s, "Camo Onesie", "Camo Onesie II", 1)
 	})
-	second := mustRebuild(t, pool, changed, func(o *RebuildOptions) { o.IfChanged = true })
+	second := mustRebuild(t, pool, changed, func(o *Options) { o.IfChanged = true })
 	if !strings.Contains(doc(t, pool, "product", 1), "Camo Onesie II") {
 		t.Fatal("the new build is not live")
 	}
@@ -525,10 +561,11 @@ func TestRollbackAndIfChanged(t *testing.T) {
 	if builds[0].Counts["skus"] != 9 || builds[0].Sources["skus.csv"].SHA256 == "" {
 		t.Errorf("status lacks counts or checksums: %+v", builds[0])
 	}
-	// A third build retires the oldest: only live and previous remain.
+	// A third build retires the oldest: only what live and previous read
+	// remains.
 	mustRebuild(t, pool, fixtureDir)
-	if s := buildSchemas(t, pool); len(s) != 2 {
-		t.Errorf("schemas after three builds: %v, want two", s)
+	if s, want := buildSchemas(t, pool), keptSchemas(t, pool); !slices.Equal(s, want) {
+		t.Errorf("schemas after three builds: %v, want %v", s, want)
 	}
 }
 
@@ -563,7 +600,7 @@ func TestDirtyCorpus(t *testing.T) {
 	}
 	pool := newPool(t)
 	rejects := t.TempDir()
-	sum := mustRebuild(t, pool, dir, func(o *RebuildOptions) { o.MaxRejectRatio = 1; o.RejectDir = rejects })
+	sum := mustRebuild(t, pool, dir, func(o *Options) { o.MaxRejectRatio = 1; o.RejectDir = rejects })
 	for _, f := range sum.Files {
 		e := expect.Files[f.File]
 		var wantRej, wantRep []string
@@ -641,9 +678,9 @@ func TestUnsortedExportGivesSameDocuments(t *testing.T) {
 		return reverseGroups(text, parentCol[name])
 	})
 	pool := newPool(t)
-	mustRebuild(t, pool, dir, func(o *RebuildOptions) { o.MaxRejectRatio = 0.05 })
+	mustRebuild(t, pool, dir, func(o *Options) { o.MaxRejectRatio = 0.05 })
 	a := liveState(t, pool)
-	mustRebuild(t, pool, shuffled, func(o *RebuildOptions) { o.MaxRejectRatio = 0.05 })
+	mustRebuild(t, pool, shuffled, func(o *Options) { o.MaxRejectRatio = 0.05 })
 	b := liveState(t, pool)
 	if a[strings.Index(a, ":"):] != b[strings.Index(b, ":"):] {
 		t.Errorf("documents differ between stored-order and sorted builds: %s vs %s", a, b)
@@ -686,12 +723,13 @@ func TestMain(m *testing.M) {
 }
 
 func runChildLoad() {
-	pool, err := pgxpool.New(context.Background(), os.Getenv("DATABASE_URL"))
+	pool, err := openPool(os.Getenv("DATABASE_URL"))
 	if err != nil {
 		os.Exit(3)
 	}
-	_, err = Rebuild(context.Background(), pool, RebuildOptions{
+	_, err = Rebuild(context.Background(), pool, Options{
 		Dir: os.Getenv("ELIER_TEST_REBUILD"), RejectDir: os.TempDir(), MaxRejectRatio: 0.05, MaxShrink: 1, Ranges: 2,
+		Full: os.Getenv("ELIER_TEST_FULL") != "",
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -706,7 +744,7 @@ func runChildLoad() {
 func TestKilledLoad(t *testing.T) {
 	t.Parallel()
 	url := pgtest.NewDatabase(t)
-	pool, err := pgxpool.New(context.Background(), url)
+	pool, err := openPool(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -717,14 +755,44 @@ func TestKilledLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mustRebuild(t, pool, dir, func(o *RebuildOptions) { o.MaxRejectRatio = 0.05 })
+	mustRebuild(t, pool, dir, func(o *Options) { o.MaxRejectRatio = 0.05 })
 	before := liveState(t, pool)
 
-	// Each point is recognised by the statement the loader is running.
-	for _, point := range []string{"COPY %photos%", "COPY %docs%", "%docs_pkey%"} {
-		t.Run(point, func(t *testing.T) {
+	// Each point is recognised by the statement the loader is running, in
+	// a full build (--full) and in an incremental one. The swap's
+	// transaction is held open at its view replacement by a reader, with
+	// the incremental build's rows written but not committed.
+	points := []struct {
+		full    bool
+		pattern string
+		hold    bool
+	}{
+		{true, "COPY %photos%", false}, {true, "COPY %docs%", false}, {true, "%docs_pkey%", false},
+		{false, "COPY %photos%", false}, {false, "COPY %changes%", false},
+		{false, "%CREATE OR REPLACE VIEW elier.docs%", true},
+	}
+	for _, p := range points {
+		point := p.pattern
+		name := "incremental " + point
+		if p.full {
+			name = "full " + point
+		}
+		t.Run(name, func(t *testing.T) {
+			if p.hold {
+				long, err := pool.Begin(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer long.Rollback(context.Background())
+				if _, err := long.Exec(context.Background(), "LOCK TABLE elier.docs IN ACCESS SHARE MODE"); err != nil {
+					t.Fatal(err)
+				}
+			}
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
 			cmd.Env = append(os.Environ(), "ELIER_TEST_REBUILD="+next, "DATABASE_URL="+url)
+			if p.full {
+				cmd.Env = append(cmd.Env, "ELIER_TEST_FULL=1")
+			}
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -734,7 +802,8 @@ func TestKilledLoad(t *testing.T) {
 			for !killed {
 				var n int
 				err := pool.QueryRow(context.Background(),
-					"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE $1 AND pid <> pg_backend_pid()", point).Scan(&n)
+					`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active'
+					 AND query ILIKE $1 AND pid <> pg_backend_pid()`, point).Scan(&n)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -757,12 +826,12 @@ func TestKilledLoad(t *testing.T) {
 		})
 	}
 	// The next run clears the debris by itself and succeeds.
-	mustRebuild(t, pool, next, func(o *RebuildOptions) { o.MaxRejectRatio = 0.05 })
+	mustRebuild(t, pool, next, func(o *Options) { o.MaxRejectRatio = 0.05 })
 	if after := liveState(t, pool); after == before {
 		t.Error("the rerun did not swap in the new build")
 	}
-	if s := buildSchemas(t, pool); len(s) != 2 {
-		t.Errorf("schemas after the rerun: %v, want live and previous only", s)
+	if s, want := buildSchemas(t, pool), keptSchemas(t, pool); !slices.Equal(s, want) {
+		t.Errorf("schemas after the rerun: %v, want only the live and previous builds' %v", s, want)
 	}
 	var stale int
 	if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM elier.builds WHERE state = 'building'").Scan(&stale); err != nil || stale != 0 {

@@ -1,4 +1,4 @@
-package readmodel
+package build
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
@@ -25,19 +26,23 @@ import (
 // tens of millions of rows, in parallel backends) and Go does the JSON,
 // which a single jsonb_agg statement does about ten times slower. The
 // product ids are split into ranges, each merged by its own goroutine with
-// its own connections, so both cores work.
+// its own connections, so both cores work. Each product's documents are
+// hashed as they are built and, when there is a base build, compared with
+// its hashes, streamed in id order beside the six: that is how a rebuild
+// knows what changed without reading the base's documents.
 
-// docRange is a span of product ids and the ord of its first product.
+// docRange is a span of product ids.
 type docRange struct {
-	lo, hi   int32
-	firstOrd int32
+	lo, hi int32
 }
 
-// splitRanges cuts the product ids into n ranges of about equal counts.
+// splitRanges cuts the product ids into n ranges of about equal counts that
+// together cover every id (a removed product below the first or above the
+// last new one must still be met in the base's stream).
 func splitRanges(ids *loader.IDSet, n int) []docRange {
 	total := ids.Len()
 	if total == 0 {
-		return nil
+		return []docRange{{lo: 0, hi: 1<<31 - 1}}
 	}
 	if n < 1 {
 		n = 1
@@ -50,11 +55,12 @@ func splitRanges(ids *loader.IDSet, n int) []docRange {
 			if len(out) > 0 {
 				out[len(out)-1].hi = id - 1
 			}
-			out = append(out, docRange{lo: id, firstOrd: int32(i + 1)})
+			out = append(out, docRange{lo: id})
 		}
 		i++
 		return true
 	})
+	out[0].lo = 0
 	out[len(out)-1].hi = 1<<31 - 1
 	return out
 }
@@ -63,74 +69,110 @@ func splitRanges(ids *loader.IDSet, n int) []docRange {
 // all; the sorted variant is used instead.
 var errOutOfOrder = errors.New("staging rows out of document order")
 
-// buildDocs fills schema.docs from the staging tables of schema. When the
-// loader saw every file grouped by product (grouped), the tables are read in
-// stored order with no sort, in one range; otherwise, or if that turns out
-// wrong, PostgreSQL sorts them, split into ranges merged in parallel.
-func buildDocs(ctx context.Context, pool *pgxpool.Pool, schema string, products *loader.IDSet, grouped bool, ranges int, log *slog.Logger) (int64, error) {
-	quoted := pgx.Identifier{schema}.Sanitize()
-	if _, err := pool.Exec(ctx, sql.Expand(sql.Must("docs.sql"), "schema", quoted)); err != nil {
-		return 0, fmt.Errorf("creating docs table: %w", err)
+// docJob is one build's document work.
+type docJob struct {
+	pool     *pgxpool.Pool
+	schema   string // the build's schema: staging tables in, docs or changes out
+	products *loader.IDSet
+	grouped  bool // the loader saw every file grouped by product
+	ranges   int
+	since    int64 // the build id, a full build's docs.since
+	log      *slog.Logger
+	// compare: hash-compare with the live build (elier.docs); incremental:
+	// write only what differs, into the changes table.
+	compare, incremental bool
+}
+
+// target is the table the documents go to and its columns.
+func (j *docJob) target() (pgx.Identifier, []string) {
+	cols := []string{"id", "h_product", "h_styles", "h_related", "list_item", "product", "styles", "related"}
+	if j.incremental {
+		return pgx.Identifier{j.schema, "changes"}, cols
+	}
+	return pgx.Identifier{j.schema, "docs"}, append([]string{"since"}, cols...)
+}
+
+// buildDocs fills the job's target from the staging tables. When the loader
+// saw every file grouped by product, the tables are read in stored order
+// with no sort, in one range; otherwise, or if that turns out wrong,
+// PostgreSQL sorts them, split into ranges merged in parallel.
+func buildDocs(ctx context.Context, j *docJob) (*diff, error) {
+	quoted := pgx.Identifier{j.schema}.Sanitize()
+	create := sql.Must("docs.sql")
+	if j.incremental {
+		create = sql.Named("incremental.sql")["stage"]
+	}
+	if _, err := j.pool.Exec(ctx, sql.Expand(create, "schema", quoted)); err != nil {
+		return nil, fmt.Errorf("creating the documents table: %w", err)
 	}
 	queries := sql.Named("build_queries.sql")
 	for k, q := range queries {
 		queries[k] = sql.Expand(q, "schema", quoted)
 	}
-	var n int64
+	grouped := j.grouped
+	var d *diff
 	var err error
 	if grouped {
-		n, err = buildRanges(ctx, pool, schema, queries, splitRanges(products, 1), true, log)
+		d, err = buildRanges(ctx, j, queries, splitRanges(j.products, 1), true)
 		if errors.Is(err, errOutOfOrder) {
-			log.Warn("staging tables not in stored order; sorting instead", "err", err)
-			if _, err = pool.Exec(ctx, "TRUNCATE "+pgx.Identifier{schema, "docs"}.Sanitize()); err != nil {
-				return 0, fmt.Errorf("truncating docs: %w", err)
+			j.log.Warn("staging tables not in stored order; sorting instead", "err", err)
+			table, _ := j.target()
+			if _, err = j.pool.Exec(ctx, "TRUNCATE "+table.Sanitize()); err != nil {
+				return nil, fmt.Errorf("truncating documents: %w", err)
 			}
 			grouped = false
 		}
 	}
 	if !grouped {
-		n, err = buildRanges(ctx, pool, schema, queries, splitRanges(products, ranges), false, log)
+		d, err = buildRanges(ctx, j, queries, splitRanges(j.products, j.ranges), false)
 	}
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	if !j.incremental {
+		if err := indexDocs(ctx, j.pool, quoted, j.log); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// indexDocs indexes a full build's documents and gathers statistics.
+func indexDocs(ctx context.Context, pool *pgxpool.Pool, schema string, log *slog.Logger) error {
 	t := time.Now()
 	defer func() { log.Debug("documents indexed", "seconds", time.Since(t).Seconds()) }()
 	ix := sql.Named("docs_index.sql")
-	g, gctx := errgroup.WithContext(ctx)
-	for _, name := range []string{"id_index", "ord_index"} {
-		g.Go(func() error {
-			_, err := pool.Exec(gctx, sql.Expand(ix[name], "schema", quoted))
-			return err
-		})
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("indexing documents: %w", err)
 	}
-	if err := g.Wait(); err != nil {
-		return 0, fmt.Errorf("indexing docs: %w", err)
+	defer conn.Release()
+	// Per session, whatever the server's default: the index sort in memory.
+	if _, err := conn.Exec(ctx, "SET maintenance_work_mem = '"+wantMaintenanceWorkMem+"'"); err != nil {
+		return fmt.Errorf("indexing documents: %w", err)
 	}
-	if _, err := pool.Exec(ctx, sql.Expand(ix["finish"], "schema", quoted)); err != nil {
-		return 0, fmt.Errorf("indexing docs: %w", err)
+	for _, name := range []string{"index", "finish"} {
+		if _, err := conn.Exec(ctx, sql.Expand(ix[name], "schema", schema)); err != nil {
+			return fmt.Errorf("indexing documents: %w", err)
+		}
 	}
-	return n, nil
+	return nil
 }
 
-func buildRanges(ctx context.Context, pool *pgxpool.Pool, schema string, queries map[string]string, rs []docRange, stored bool, log *slog.Logger) (int64, error) {
+func buildRanges(ctx context.Context, j *docJob, queries map[string]string, rs []docRange, stored bool) (*diff, error) {
 	g, gctx := errgroup.WithContext(ctx)
-	counts := make([]int64, len(rs))
+	diffs := make([]*diff, len(rs))
 	for i, r := range rs {
 		g.Go(func() error {
-			n, err := buildRange(gctx, pool, schema, queries, r, stored, log)
-			counts[i] = n
+			var err error
+			diffs[i], err = buildRange(gctx, j, queries, r, stored)
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return 0, err
+		return nil, err
 	}
-	var total int64
-	for _, n := range counts {
-		total += n
-	}
-	return total, nil
+	return mergeDiffs(diffs), nil
 }
 
 // stream is one sorted query's rows, read one ahead.
@@ -237,13 +279,18 @@ func (s *stream) key() int64 {
 	return s.int(0)
 }
 
-// buildRange merges one range's streams into documents and COPYs them in.
-func buildRange(ctx context.Context, pool *pgxpool.Pool, schema string, queries map[string]string, r docRange, stored bool, log *slog.Logger) (int64, error) {
+// buildRange merges one range's streams into documents, compares them with
+// the base's and COPYs those to write into the job's target.
+func buildRange(ctx context.Context, j *docJob, queries map[string]string, r docRange, stored bool) (*diff, error) {
 	names := []string{"products", "features", "styles", "skus", "photos", "related"}
 	streams := map[string]*stream{}
+	var base *baseStream
 	defer func() {
 		for _, s := range streams {
 			s.close()
+		}
+		if base != nil {
+			base.close()
 		}
 	}()
 	// Open the six streams at once: each waits for its sort, and the sorts
@@ -253,7 +300,7 @@ func buildRange(ctx context.Context, pool *pgxpool.Pool, schema string, queries 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	opened := make([]*stream, len(names))
-	errs := make([]error, len(names))
+	errs := make([]error, len(names)+1)
 	var wg sync.WaitGroup
 	for i, n := range names {
 		wg.Go(func() {
@@ -261,8 +308,11 @@ func buildRange(ctx context.Context, pool *pgxpool.Pool, schema string, queries 
 			if stored {
 				q = queries[n+"_stored"]
 			}
-			opened[i], errs[i] = openStream(ctx, pool, n, q, r, stored)
+			opened[i], errs[i] = openStream(ctx, j.pool, n, q, r, stored)
 		})
+	}
+	if j.compare {
+		wg.Go(func() { base, errs[len(names)] = openBase(ctx, j.pool, queries["base"], r) })
 	}
 	wg.Wait()
 	for i, s := range opened {
@@ -271,52 +321,39 @@ func buildRange(ctx context.Context, pool *pgxpool.Pool, schema string, queries 
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return 0, err
+		return nil, err
 	}
-	log.Debug("document streams sorted", "lo", r.lo, "hi", r.hi, "seconds", time.Since(t).Seconds())
+	j.log.Debug("document streams sorted", "lo", r.lo, "hi", r.hi, "seconds", time.Since(t).Seconds())
 	t = time.Now()
-	defer func() { log.Debug("documents merged and copied", "lo", r.lo, "seconds", time.Since(t).Seconds()) }()
+	defer func() { j.log.Debug("documents merged and copied", "lo", r.lo, "seconds", time.Since(t).Seconds()) }()
 	src := &docSource{
 		p: streams["products"], f: streams["features"], st: streams["styles"],
 		sk: streams["skus"], ph: streams["photos"], rel: streams["related"],
-		ord: r.firstOrd,
 	}
-	// One goroutine merges; copyStreams connections COPY the documents in,
-	// so that PostgreSQL's side of the COPY (TOAST compression, WAL) runs
-	// in parallel with itself and with the merge.
+	cmp := &comparer{base: base, incremental: j.incremental, d: &diff{}}
+	// One goroutine merges and compares; copyStreams connections COPY the
+	// documents in, so that PostgreSQL's side of the COPY (TOAST
+	// compression, WAL) runs in parallel with itself and with the merge.
 	batches := make(chan *docBatch, 2*copyStreams)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(batches)
-		for {
-			b := batchPool.Get().(*docBatch)
-			b.reset()
-			for len(b.rows) < batchRows && src.Next() {
-				b.add(src)
-			}
-			if src.err != nil {
-				return src.err
-			}
-			if len(b.rows) == 0 {
-				return nil
-			}
-			select {
-			case batches <- b:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-		}
+		return produce(gctx, src, cmp, batches)
 	})
+	table, columns := j.target()
+	var since any
+	if !j.incremental {
+		since = j.since
+	}
 	var total atomic.Int64
 	for range copyStreams {
 		g.Go(func() error {
-			conn, err := pool.Acquire(gctx)
+			conn, err := j.pool.Acquire(gctx)
 			if err != nil {
 				return fmt.Errorf("building documents: %w", err)
 			}
 			defer conn.Release()
-			n, err := conn.CopyFrom(gctx, pgx.Identifier{schema, "docs"},
-				[]string{"id", "ord", "list_item", "product", "styles", "related"}, &batchSource{ctx: gctx, in: batches})
+			n, err := conn.CopyFrom(gctx, table, columns, &batchSource{ctx: gctx, in: batches, since: since})
 			total.Add(n)
 			if err != nil {
 				return fmt.Errorf("building documents: %w", err)
@@ -324,17 +361,53 @@ func buildRange(ctx context.Context, pool *pgxpool.Pool, schema string, queries 
 			return nil
 		})
 	}
-	err := g.Wait()
-	if src.err != nil {
-		return total.Load(), src.err
+	if err := g.Wait(); err != nil {
+		if src.err != nil {
+			return nil, src.err
+		}
+		return nil, err
 	}
-	return total.Load(), err
+	cmp.d.written = total.Load()
+	return cmp.d, nil
+}
+
+// produce builds the range's documents, keeps those the comparer says to
+// write, and hands them on in batches.
+func produce(ctx context.Context, src *docSource, cmp *comparer, out chan<- *docBatch) error {
+	for {
+		b := batchPool.Get().(*docBatch)
+		b.reset()
+		for len(b.rows) < batchRows && src.Next() {
+			write, err := cmp.see(src.id, src.hashes)
+			if err != nil {
+				return err
+			}
+			if write {
+				b.add(src)
+			}
+		}
+		if src.err != nil {
+			return src.err
+		}
+		if len(b.rows) == 0 && src.done() {
+			return cmp.finish()
+		}
+		if len(b.rows) == 0 {
+			batchPool.Put(b)
+			continue
+		}
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 const (
 	copyStreams   = 2   // COPY connections per range
 	batchRows     = 256 // products per batch handed to a COPY
-	connsPerRange = 6 + copyStreams
+	connsPerRange = 6 + 1 + copyStreams
 )
 
 // docBatch holds finished documents, their bytes in one arena.
@@ -344,8 +417,9 @@ type docBatch struct {
 }
 
 type docRow struct {
-	id, ord int32
-	end     [4]int // arena offsets where list, product, styles, related end
+	id     int32
+	hashes [3]int64
+	end    [4]int // arena offsets where list, product, styles, related end
 }
 
 var batchPool = sync.Pool{New: func() any { return &docBatch{} }}
@@ -353,7 +427,7 @@ var batchPool = sync.Pool{New: func() any { return &docBatch{} }}
 func (b *docBatch) reset() { b.arena, b.rows = b.arena[:0], b.rows[:0] }
 
 func (b *docBatch) add(d *docSource) {
-	r := docRow{id: d.vals[0].(int32), ord: d.vals[1].(int32)}
+	r := docRow{id: d.id, hashes: d.hashes}
 	for i, part := range [4][]byte{d.list, d.prod, d.styles, d.related} {
 		b.arena = append(b.arena, part...)
 		r.end[i] = len(b.arena)
@@ -361,14 +435,16 @@ func (b *docBatch) add(d *docSource) {
 	b.rows = append(b.rows, r)
 }
 
-// batchSource feeds batches from a channel to one COPY.
+// batchSource feeds batches from a channel to one COPY: the target's
+// columns, led by since when it is set (a full build's docs table).
 type batchSource struct {
-	ctx  context.Context
-	in   <-chan *docBatch
-	cur  *docBatch
-	i    int
-	vals [6]any
-	err  error
+	ctx   context.Context
+	in    <-chan *docBatch
+	since any
+	cur   *docBatch
+	i     int
+	vals  []any
+	err   error
 }
 
 func (s *batchSource) Next() bool {
@@ -395,33 +471,38 @@ func (s *batchSource) Next() bool {
 		start = s.cur.rows[s.i-2].end[3]
 	}
 	a := s.cur.arena
-	s.vals = [6]any{r.id, r.ord, a[start:r.end[0]], a[r.end[0]:r.end[1]], a[r.end[1]:r.end[2]], a[r.end[2]:r.end[3]]}
+	s.vals = s.vals[:0]
+	if s.since != nil {
+		s.vals = append(s.vals, s.since)
+	}
+	s.vals = append(s.vals, r.id, r.hashes[0], r.hashes[1], r.hashes[2],
+		a[start:r.end[0]], a[r.end[0]:r.end[1]], a[r.end[1]:r.end[2]], a[r.end[2]:r.end[3]])
 	return true
 }
 
-func (s *batchSource) Values() ([]any, error) { return s.vals[:], nil }
+func (s *batchSource) Values() ([]any, error) { return s.vals, nil }
 func (s *batchSource) Err() error             { return s.err }
 
 // docSource produces one product's documents per row for COPY.
 type docSource struct {
 	p, f, st, sk, ph, rel *stream
-	ord                   int32
+	id                    int32
 	list, prod, styles    []byte
 	related               []byte
-	vals                  [6]any
+	hashes                [3]int64 // of prod, styles, related
 	err                   error
 }
 
+// Next builds the next product's documents.
 func (d *docSource) Next() bool {
-	if d.p.vals == nil || d.err != nil {
+	if d.done() || d.err != nil {
 		return false
 	}
 	d.err = d.build()
 	return d.err == nil
 }
 
-func (d *docSource) Values() ([]any, error) { return d.vals[:], nil }
-func (d *docSource) Err() error             { return d.err }
+func (d *docSource) done() bool { return d.p.vals == nil }
 
 func (d *docSource) build() error {
 	p := d.p
@@ -554,10 +635,16 @@ func (d *docSource) build() error {
 			return fmt.Errorf("building documents: %s row for product %d out of order (staging inconsistent)", c.name, k)
 		}
 	}
-	d.vals = [6]any{int32(id), d.ord, d.list, d.prod, d.styles, d.related}
-	d.ord++
+	d.id = int32(id)
+	d.hashes = [3]int64{hashOf(d.prod), hashOf(d.styles), hashOf(d.related)}
 	return p.advance()
 }
+
+// hashOf is a document's 64-bit hash as PostgreSQL stores it (bigint): the
+// change detector and the API's ETag. xxHash64: fast (GB/s) and well
+// distributed; a collision would keep one changed product's old version
+// until its next change, at odds of about 1 in 2^64 per change.
+func hashOf(b []byte) int64 { return int64(xxhash.Sum64(b)) }
 
 // appendField appends `,"name":"value"`.
 func appendField(b []byte, name string, v []byte) []byte {

@@ -1,0 +1,423 @@
+// Package build is the catalogue's write side: it loads an export (through
+// pkg/loader) into a new build, builds the served documents, compares them
+// with the live build's, and swaps the result in; it also owns the builds
+// catalogue (the load lock, swap, rollback, status and clean-up).
+//
+// A full build writes every document into a new docs table (a lineage). An
+// incremental build, chosen by itself when a live build of the current
+// format exists, writes only the documents whose bytes changed, as new
+// versions in the live build's lineage, inside the swap's transaction. See
+// docs/ARCHITECTURE.md.
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/elier/catalogue/pkg/loader"
+	"github.com/elier/catalogue/sql"
+)
+
+var (
+	// ErrBusy means another load holds the lock.
+	ErrBusy = errors.New("another load is running")
+	// ErrUnchanged means --if-changed found the sources equal to the live build's.
+	ErrUnchanged = errors.New("the export is unchanged since the live build")
+	// ErrShrink means the new build is smaller than the live one by more
+	// than allowed: a truncated export must not empty the catalogue.
+	ErrShrink = errors.New("the new build shrinks a table too much")
+	// ErrNoPrevious means there is no build to roll back to.
+	ErrNoPrevious = errors.New("no previous build to roll back to")
+	// ErrPoolTooSmall means the caller's pool cannot hold a load's connections.
+	ErrPoolTooSmall = errors.New("the connection pool is too small for a load")
+)
+
+// Format is the documents' storage format. A live build of another format
+// (an older release's) is never the base of an incremental build.
+const Format = 2
+
+// Kinds of build.
+const (
+	KindFull        = "full"
+	KindIncremental = "incremental"
+)
+
+// Options configure Rebuild.
+type Options struct {
+	Dir            string
+	RejectDir      string
+	MaxRejectRatio float64
+	// MaxShrink is the largest fraction by which any table may shrink
+	// against the live build; 1 allows anything.
+	MaxShrink float64
+	// IfChanged skips the run when the six files equal the live build's.
+	IfChanged bool
+	// Full forces a full build even when an incremental one is possible.
+	Full bool
+	// Ranges is how many product-id ranges build documents in parallel.
+	Ranges int
+	Log    *slog.Logger
+	// OnOpen, when set, is called with the opened export before loading
+	// starts (progress bars watch it).
+	OnOpen func(*loader.Export)
+}
+
+// Conns is the pool size a load with ranges document ranges needs: the
+// lock holder, a COPY per input file, and per range six streams, the base's
+// hashes and the document COPYs.
+func Conns(ranges int) int32 {
+	return int32(1 + max(len(loader.Tables), connsPerRange*max(ranges, 1)))
+}
+
+// Summary reports a rebuild.
+type Summary struct {
+	BuildID int64  `json:"build_id"`
+	Schema  string `json:"schema"`
+	// Kind is KindFull or KindIncremental.
+	Kind string `json:"kind"`
+	// BaseID is the live build the documents were compared with (0: none).
+	BaseID   int64              `json:"base_build_id"`
+	Products ProductCounts      `json:"products"`
+	Files    []loader.FileStats `json:"files"`
+	// Documents is the product rows written: all of them in a full build,
+	// the changed and added ones in an incremental build.
+	Documents int64 `json:"documents"`
+	// Prewarmed is the pages of the new build (documents and index) read
+	// into shared_buffers before the swap (0: pg_prewarm unavailable or an
+	// incremental build, whose lineage is already being read).
+	Prewarmed int64   `json:"prewarmed_pages"`
+	Seconds   Timings `json:"seconds"`
+	// PeakRSS is this process's peak resident set size, for the memory
+	// budget (the loader holds no file in memory).
+	PeakRSS int64 `json:"peak_rss_bytes"`
+}
+
+// ProductCounts compare the new build's products with the base's. A product
+// is changed when any of its served documents changed.
+type ProductCounts struct {
+	Unchanged int64 `json:"unchanged"`
+	Changed   int64 `json:"changed"`
+	Added     int64 `json:"added"`
+	Removed   int64 `json:"removed"`
+}
+
+// Timings are the phases' durations in seconds.
+type Timings struct {
+	Load      float64 `json:"load"`
+	Documents float64 `json:"documents"`
+	Prewarm   float64 `json:"prewarm"`
+	Swap      float64 `json:"swap"`
+	Total     float64 `json:"total"`
+}
+
+// Rebuild loads the export in opts.Dir into a new build and swaps it in. At
+// every moment before the swap's commit the live build is untouched; a
+// failure (or a kill) leaves a stale build that the next run drops. pool
+// must hold Conns(opts.Ranges) connections.
+func Rebuild(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Summary, error) {
+	start := time.Now()
+	r, err := begin(ctx, pool, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer r.end()
+	steps := []func(context.Context) error{
+		r.stage, r.documents, r.lists, r.checkShrink, r.prewarm, r.record, r.swap,
+	}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return r.sum, err
+		}
+	}
+	r.cleanUp(ctx)
+	r.sum.Seconds.Total = time.Since(start).Seconds()
+	r.sum.PeakRSS = peakRSS()
+	return r.sum, nil
+}
+
+// run is one Rebuild's state, shared by its steps.
+type run struct {
+	pool   *pgxpool.Pool
+	opts   Options
+	log    *slog.Logger
+	q      map[string]string
+	lock   *lockHolder
+	export *loader.Export
+	sum    *Summary
+
+	id     int64
+	schema string // the build's own schema (staging; a full build's docs)
+	// base is the live build when this one began (nil: none). inc is true
+	// when this build is incremental on it; docsSchema is where this
+	// build's documents are.
+	base       *baseBuild
+	inc        bool
+	docsSchema string
+	staged     *loader.Result
+	diff       *diff
+	ok         bool
+}
+
+// begin takes the lock, opens the export (which checks every file and
+// header before anything changes), decides the kind of build and registers
+// it.
+func begin(ctx context.Context, pool *pgxpool.Pool, opts Options) (*run, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Ranges < 1 {
+		opts.Ranges = 2
+	}
+	if need := Conns(opts.Ranges); pool.Config().MaxConns < need {
+		return nil, fmt.Errorf("%d connections, %d needed: %w", pool.Config().MaxConns, need, ErrPoolTooSmall)
+	}
+	r := &run{pool: pool, opts: opts, log: opts.Log, q: sql.Named("builds.sql")}
+	var err error
+	if r.lock, err = acquireLock(ctx, pool, r.q); err != nil {
+		return nil, err
+	}
+	if err := r.prepare(ctx); err != nil {
+		r.release()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *run) prepare(ctx context.Context) error {
+	var err error
+	if r.export, err = loader.Open(r.opts.Dir); err != nil {
+		return err
+	}
+	if err := installCatalog(ctx, r.lock.conn); err != nil {
+		return err
+	}
+	if r.opts.IfChanged {
+		same, err := sourcesUnchanged(ctx, r.lock.conn, r.q, r.opts.Dir)
+		if err != nil {
+			return err
+		}
+		if same {
+			return ErrUnchanged
+		}
+	}
+	if err := dropDebris(ctx, r.lock.conn, r.q, r.log); err != nil {
+		return err
+	}
+	setSessionMemory(ctx, r.lock.conn, r.log)
+	if r.base, err = liveBase(ctx, r.lock.conn, r.q); err != nil {
+		return err
+	}
+	if err := r.lock.conn.QueryRow(ctx, r.q["new_build"], r.opts.Dir).Scan(&r.id, &r.schema); err != nil {
+		return fmt.Errorf("registering the build: %w", err)
+	}
+	r.inc = r.base != nil && r.base.format == Format && !r.opts.Full
+	r.docsSchema = r.schema
+	kind := KindFull
+	if r.inc {
+		r.docsSchema, kind = r.base.docsSchema, KindIncremental
+	}
+	r.sum = &Summary{BuildID: r.id, Schema: r.schema, Kind: kind}
+	if r.base != nil && r.base.format == Format {
+		r.sum.BaseID = r.base.id
+	}
+	r.log = r.log.With("build_id", r.id, "kind", kind)
+	return nil
+}
+
+// end cleans up after a failed run (even when ctx was cancelled: the next
+// run would too, but an operator expects no debris from a failed run) and
+// releases the lock and the export.
+func (r *run) end() {
+	if !r.ok {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := r.lock.conn.Exec(cctx, sql.Expand(r.q["drop_schema"], "schema", ident(r.schema))); err != nil {
+			r.log.Warn("dropping the failed build", "err", err)
+		}
+		if _, err := r.lock.conn.Exec(cctx, r.q["fail_build"], r.id); err != nil {
+			r.log.Warn("marking the build failed", "err", err)
+		}
+		if _, err := r.lock.conn.Exec(cctx, r.q["debris_lists"]); err != nil {
+			r.log.Warn("dropping the failed build's list", "err", err)
+		}
+	}
+	r.release()
+}
+
+func (r *run) release() {
+	if r.export != nil {
+		r.export.Close()
+	}
+	r.lock.release()
+}
+
+// stage COPYs the six files into the build's staging tables.
+func (r *run) stage(ctx context.Context) error {
+	if _, err := r.lock.conn.Exec(ctx, loader.StagingDDL(ident(r.schema))); err != nil {
+		return fmt.Errorf("creating staging tables: %w", err)
+	}
+	if r.opts.OnOpen != nil {
+		r.opts.OnOpen(r.export)
+	}
+	r.log.Info("loading", "dir", r.opts.Dir, "schema", r.schema)
+	t := time.Now()
+	res, err := loader.Load(ctx, r.pool, r.export, r.schema, loader.Options{
+		RejectDir: r.opts.RejectDir, MaxRejectRatio: r.opts.MaxRejectRatio, Log: r.log,
+	})
+	if res != nil {
+		r.sum.Files = res.Files[:]
+	}
+	if err != nil {
+		return err
+	}
+	r.staged = res
+	r.sum.Seconds.Load = time.Since(t).Seconds()
+	return nil
+}
+
+// documents builds every product's documents from the staging tables and
+// compares them with the base's: a full build writes them all into its own
+// docs table, an incremental one only those that changed, into a staging
+// table applied at the swap. Then the staging tables go.
+func (r *run) documents(ctx context.Context) error {
+	t := time.Now()
+	r.log.Info("building documents", "products", r.staged.Products.Len())
+	job := &docJob{
+		pool: r.pool, schema: r.schema, products: &r.staged.Products,
+		grouped: r.staged.Grouped, ranges: r.opts.Ranges, since: r.id, log: r.log,
+		compare: r.sum.BaseID != 0, incremental: r.inc,
+	}
+	d, err := buildDocs(ctx, job)
+	if err != nil {
+		return err
+	}
+	r.diff = d
+	r.sum.Documents = d.written
+	r.sum.Products = d.counts()
+	if _, err := r.lock.conn.Exec(ctx, loader.DropStagingSQL(ident(r.schema))); err != nil {
+		return fmt.Errorf("dropping staging tables: %w", err)
+	}
+	r.sum.Seconds.Documents = time.Since(t).Seconds()
+	r.log.Info("documents built", "written", d.written, "unchanged", r.sum.Products.Unchanged,
+		"changed", r.sum.Products.Changed, "added", r.sum.Products.Added, "removed", r.sum.Products.Removed)
+	return nil
+}
+
+// lists writes the build's list order (elier.list_ids).
+func (r *run) lists(ctx context.Context) error {
+	return writeList(ctx, r.lock.conn, r.id, &r.staged.Products)
+}
+
+func (r *run) counts() map[string]int64 {
+	counts := map[string]int64{"documents": int64(r.staged.Products.Len())}
+	for _, f := range r.sum.Files {
+		counts[f.Table.String()] = f.Loaded
+	}
+	return counts
+}
+
+func (r *run) checkShrink(ctx context.Context) error {
+	return checkShrink(ctx, r.lock.conn, r.q, r.counts(), r.opts.MaxShrink)
+}
+
+// prewarm reads a full build's documents into shared_buffers. An
+// incremental build's lineage is the one being served, already warm.
+func (r *run) prewarm(ctx context.Context) error {
+	if r.inc {
+		return nil
+	}
+	t := time.Now()
+	r.sum.Prewarmed = prewarm(ctx, r.lock.conn, r.schema, r.log)
+	r.sum.Seconds.Prewarm = time.Since(t).Seconds()
+	return nil
+}
+
+// record writes the build's sources, counts, summary and change set into
+// its catalogue row.
+func (r *run) record(ctx context.Context) error {
+	sources := map[string]Source{}
+	for _, f := range r.sum.Files {
+		sources[f.File] = Source{Bytes: f.Bytes, SHA256: f.SHA256}
+	}
+	summary, _ := json.Marshal(r.sum)
+	var base *int64
+	var changed []int32
+	if r.sum.BaseID != 0 {
+		base, changed = &r.sum.BaseID, r.diff.changedIDs()
+	}
+	if _, err := r.lock.conn.Exec(ctx, r.q["finish_build"], r.id, sources, r.counts(), summary,
+		r.sum.Kind, r.docsSchema, base, changed, Format); err != nil {
+		return fmt.Errorf("recording the build: %w", err)
+	}
+	return nil
+}
+
+// swap makes the build live: for an incremental build, its changes are
+// applied to the lineage in the same transaction.
+func (r *run) swap(ctx context.Context) error {
+	t := time.Now()
+	var apply func(context.Context, txExec) error
+	if r.inc {
+		apply = r.applyChanges
+	}
+	if err := swap(ctx, r.lock.conn, r.id, r.docsSchema, apply); err != nil {
+		return err
+	}
+	r.ok = true
+	r.sum.Seconds.Swap = time.Since(t).Seconds()
+	r.log.Info("build live", "docs_schema", r.docsSchema, "swap_seconds", r.sum.Seconds.Swap)
+	return nil
+}
+
+// applyChanges writes an incremental build's versions into its lineage:
+// first, when the previous build is a child of the base (after a
+// rollback), its versions are retired; then the base's versions of every
+// changed or removed product end at this build, and the new ones begin.
+func (r *run) applyChanges(ctx context.Context, tx txExec) error {
+	q := sql.Named("incremental.sql")
+	x := func(name string) string {
+		return sql.Expand(q[name], "schema", ident(r.schema), "docs_schema", ident(r.docsSchema))
+	}
+	if p := r.base.previous; p != nil && p.docsSchema == r.docsSchema && p.id > r.base.id {
+		if _, err := tx.Exec(ctx, x("retire_child"), p.id); err != nil {
+			return fmt.Errorf("retiring build %d's versions: %w", p.id, err)
+		}
+		if _, err := tx.Exec(ctx, x("reopen"), p.id); err != nil {
+			return fmt.Errorf("retiring build %d's versions: %w", p.id, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, x("supersede"), r.id, r.base.id, r.diff.replacedIDs()); err != nil {
+		return fmt.Errorf("ending replaced versions: %w", err)
+	}
+	if _, err := tx.Exec(ctx, x("insert"), r.id); err != nil {
+		return fmt.Errorf("writing new versions: %w", err)
+	}
+	return nil
+}
+
+// cleanUp drops what no kept build reads any more. A failure here leaves
+// debris that the next run drops, never a broken live build.
+func (r *run) cleanUp(ctx context.Context) {
+	if err := dropDebris(ctx, r.lock.conn, r.q, r.log); err != nil {
+		r.log.Warn("dropping old builds", "err", err)
+	}
+	if err := collectVersions(ctx, r.lock.conn, r.q, r.docsSchema); err != nil {
+		r.log.Warn("deleting old document versions", "err", err)
+	}
+}
+
+// peakRSS returns the process's peak resident set size in bytes.
+func peakRSS() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Maxrss * 1024 // kilobytes on Linux
+}

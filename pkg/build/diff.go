@@ -1,0 +1,143 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// diff is how a build's products compare with its base's.
+type diff struct {
+	unchanged               int64
+	changed, added, removed []int32
+	written                 int64 // document rows written
+}
+
+func (d *diff) counts() ProductCounts {
+	return ProductCounts{Unchanged: d.unchanged, Changed: int64(len(d.changed)),
+		Added: int64(len(d.added)), Removed: int64(len(d.removed))}
+}
+
+// changedIDs is every product whose documents differ from the base's
+// (changed, added, removed), ascending: what a cache must drop.
+func (d *diff) changedIDs() []int32 {
+	out := slices.Concat(d.changed, d.added, d.removed)
+	slices.Sort(out)
+	return out
+}
+
+// replacedIDs is the products whose base versions end at this build.
+func (d *diff) replacedIDs() []int32 {
+	out := slices.Concat(d.changed, d.removed)
+	slices.Sort(out)
+	return out
+}
+
+func mergeDiffs(ds []*diff) *diff {
+	out := &diff{}
+	for _, d := range ds {
+		out.unchanged += d.unchanged
+		out.written += d.written
+		out.changed = append(out.changed, d.changed...)
+		out.added = append(out.added, d.added...)
+		out.removed = append(out.removed, d.removed...)
+	}
+	return out
+}
+
+// comparer walks a range's new products beside the base's, both in
+// ascending id order, and classifies each.
+type comparer struct {
+	base        *baseStream // nil: nothing to compare with (all added)
+	incremental bool
+	d           *diff
+}
+
+// see classifies product id with the given document hashes and says
+// whether its documents are to be written.
+func (c *comparer) see(id int32, h [3]int64) (bool, error) {
+	if c.base == nil {
+		c.d.added = append(c.d.added, id)
+		return true, nil
+	}
+	for c.base.ok && c.base.id < id {
+		c.d.removed = append(c.d.removed, c.base.id)
+		if err := c.base.advance(); err != nil {
+			return false, err
+		}
+	}
+	if !c.base.ok || c.base.id != id {
+		c.d.added = append(c.d.added, id)
+		return true, nil
+	}
+	same := c.base.h == h
+	if err := c.base.advance(); err != nil {
+		return false, err
+	}
+	if same {
+		c.d.unchanged++
+		return !c.incremental, nil
+	}
+	c.d.changed = append(c.d.changed, id)
+	return true, nil
+}
+
+// finish counts the base's products after the range's last new one as
+// removed.
+func (c *comparer) finish() error {
+	if c.base == nil {
+		return nil
+	}
+	for c.base.ok {
+		c.d.removed = append(c.d.removed, c.base.id)
+		if err := c.base.advance(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// baseStream is the base build's document hashes for one range, in id order.
+type baseStream struct {
+	conn *pgxpool.Conn
+	rows pgx.Rows
+	ok   bool
+	id   int32
+	h    [3]int64
+}
+
+func openBase(ctx context.Context, pool *pgxpool.Pool, query string, r docRange) (*baseStream, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the base build's hashes: %w", err)
+	}
+	rows, err := conn.Query(ctx, query, r.lo, r.hi)
+	if err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("reading the base build's hashes: %w", err)
+	}
+	b := &baseStream{conn: conn, rows: rows}
+	return b, b.advance()
+}
+
+func (b *baseStream) advance() error {
+	b.ok = b.rows.Next()
+	if !b.ok {
+		if err := b.rows.Err(); err != nil {
+			return fmt.Errorf("reading the base build's hashes: %w", err)
+		}
+		return nil
+	}
+	if err := b.rows.Scan(&b.id, &b.h[0], &b.h[1], &b.h[2]); err != nil {
+		return fmt.Errorf("reading the base build's hashes: %w", err)
+	}
+	return nil
+}
+
+func (b *baseStream) close() {
+	b.rows.Close()
+	b.conn.Release()
+}

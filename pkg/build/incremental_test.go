@@ -1,0 +1,259 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/elier/catalogue/pkg/generate"
+)
+
+// catalogue is everything the API serves of the live build: each product's
+// four documents, and the list order.
+type catalogue struct {
+	docs  map[int32][4]string
+	order []int32
+}
+
+func snapshot(t *testing.T, pool *pgxpool.Pool) catalogue {
+	t.Helper()
+	ctx := context.Background()
+	c := catalogue{docs: map[int32][4]string{}}
+	rows, err := pool.Query(ctx, "SELECT id, list_item, product, styles, related FROM elier.docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int32
+		var d [4]string
+		if err := rows.Scan(&id, &d[0], &d[1], &d[2], &d[3]); err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := c.docs[id]; dup {
+			t.Fatalf("product %d has two versions in the live build", id)
+		}
+		c.docs[id] = d
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	err = pool.QueryRow(ctx, `SELECT coalesce(array_agg(u.id ORDER BY l.chunk, u.k), '{}')
+		FROM elier.builds b JOIN elier.list_ids l ON l.build_id = b.id
+		CROSS JOIN LATERAL unnest(l.ids) WITH ORDINALITY AS u(id, k)
+		WHERE b.state = 'live'`).Scan(&c.order)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// sameCatalogue fails t when got and want serve different bytes anywhere.
+func sameCatalogue(t *testing.T, what string, got, want catalogue) {
+	t.Helper()
+	if !slices.Equal(got.order, want.order) {
+		t.Errorf("%s: list order differs (%d vs %d products)", what, len(got.order), len(want.order))
+	}
+	n := 0
+	for id, w := range want.docs {
+		if g, ok := got.docs[id]; !ok || g != w {
+			if n++; n <= 3 {
+				t.Errorf("%s: product %d differs:\n got %.300q\nwant %.300q", what, id, g, w)
+			}
+		}
+	}
+	for id := range got.docs {
+		if _, ok := want.docs[id]; !ok {
+			if n++; n <= 3 {
+				t.Errorf("%s: product %d should not exist", what, id)
+			}
+		}
+	}
+	if n > 0 {
+		t.Errorf("%s: %d products differ", what, n)
+	}
+}
+
+// expectedChanges is the difference between two catalogues computed from
+// two full builds: what an incremental build between them must report.
+func expectedChanges(from, to catalogue) (changed, added, removed []int32) {
+	for id, d := range to.docs {
+		old, ok := from.docs[id]
+		switch {
+		case !ok:
+			added = append(added, id)
+		case old[1] != d[1] || old[2] != d[2] || old[3] != d[3]:
+			changed = append(changed, id)
+		}
+	}
+	for id := range from.docs {
+		if _, ok := to.docs[id]; !ok {
+			removed = append(removed, id)
+		}
+	}
+	slices.Sort(changed)
+	slices.Sort(added)
+	slices.Sort(removed)
+	return
+}
+
+// fullBuild builds dir with --full in a database of its own: the reference
+// an incremental build is checked against.
+func fullBuild(t *testing.T, dir string) catalogue {
+	t.Helper()
+	pool := newPool(t)
+	if s := mustRebuild(t, pool, dir, func(o *Options) { o.Full = true; o.MaxRejectRatio = 1 }); s.Kind != KindFull {
+		t.Fatalf("--full ran a %s build", s.Kind)
+	}
+	return snapshot(t, pool)
+}
+
+// reviseExport writes a changed copy of the export in src, the way a day's
+// export changes: a product renamed, stock counts and a price changed,
+// photos of a style reordered, a product removed (its children become
+// orphans, and so do related rows pointing at it), a product added.
+func reviseExport(t *testing.T, src string, day int) string {
+	t.Helper()
+	return copyDir(t, src, func(name, text string) string {
+		lines := strings.SplitAfter(text, "\n")
+		edit := func(i int, f func(string) string) {
+			if i < len(lines) && lines[i] != "" {
+				lines[i] = f(lines[i])
+			}
+		}
+		switch name {
+		case "product.csv":
+			edit(5, func(l string) string { return strings.Replace(l, ",", fmt.Sprintf(",Day %d ", day), 1) })
+			removed := 10 + day
+			lines = slices.DeleteFunc(lines, func(l string) bool { return strings.HasPrefix(l, fmt.Sprintf("%d,", removed)) })
+			if !strings.HasSuffix(lines[len(lines)-1], "\n") && lines[len(lines)-1] != "" {
+				lines[len(lines)-1] += "\n"
+			}
+			lines = append(lines, fmt.Sprintf("%d,\"New %d\",\"s\",\"d\",\"Hats\",%d\n", 900000+day, day, 10+day))
+		case "skus.csv":
+			for _, i := range []int{3, 40 + day, 200} {
+				edit(i, func(l string) string {
+					f := strings.Split(strings.TrimRight(l, "\r\n"), ",")
+					f[len(f)-1] = fmt.Sprint(1000 + day + i)
+					return strings.Join(f, ",") + "\n"
+				})
+			}
+		case "styles.csv":
+			edit(7+day, func(l string) string { return strings.Replace(l, ",1\n", ",0\n", 1) })
+		case "photos.csv":
+			if len(lines) > 12 {
+				lines[10], lines[11] = lines[11], lines[10]
+			}
+		}
+		return strings.Join(lines, "")
+	})
+}
+
+// TestIncrementalEqualsFull is the invariant of incremental builds: after
+// loading each revision over the previous one, the served documents and
+// list order are byte for byte those of a full build of that revision in
+// another database, and the build reports exactly the products whose
+// documents differ between the two full builds.
+func TestIncrementalEqualsFull(t *testing.T) {
+	t.Parallel()
+	r0 := t.TempDir()
+	if _, err := generate.Write(context.Background(), r0, generate.Options{Products: 3000, Seed: 7}); err != nil {
+		t.Fatal(err)
+	}
+	r1 := reviseExport(t, r0, 1)
+	r2 := reviseExport(t, r1, 2)
+	// The same revision with each child file's groups in reverse order:
+	// the loader then takes the sorted path.
+	r2shuffled := copyDir(t, r2, func(name, text string) string {
+		if name == "product.csv" {
+			return text
+		}
+		return reverseGroups(text, 1)
+	})
+	full := map[string]catalogue{"r0": fullBuild(t, r0), "r1": fullBuild(t, r1), "r2": fullBuild(t, r2)}
+
+	pool := newPool(t)
+	opt := func(o *Options) { o.MaxRejectRatio = 0.05 }
+	first := mustRebuild(t, pool, r0, opt)
+	if first.Kind != KindFull || first.Products.Added != int64(len(full["r0"].docs)) {
+		t.Fatalf("first load: %s, %+v", first.Kind, first.Products)
+	}
+	sameCatalogue(t, "r0", snapshot(t, pool), full["r0"])
+	prev := "r0"
+	for _, step := range []struct{ name, dir string }{{"r1", r1}, {"r2", r2}, {"r1", r1}, {"r2", r2shuffled}} {
+		s := mustRebuild(t, pool, step.dir, opt)
+		what := prev + " -> " + step.name
+		if s.Kind != KindIncremental {
+			t.Fatalf("%s: a %s build", what, s.Kind)
+		}
+		sameCatalogue(t, what, snapshot(t, pool), full[step.name])
+		changed, added, removed := expectedChanges(full[prev], full[step.name])
+		want := ProductCounts{Unchanged: int64(len(full[step.name].docs) - len(changed) - len(added)),
+			Changed: int64(len(changed)), Added: int64(len(added)), Removed: int64(len(removed))}
+		if s.Products != want {
+			t.Errorf("%s: summary products %+v, want %+v", what, s.Products, want)
+		}
+		if s.Documents != want.Changed+want.Added {
+			t.Errorf("%s: %d documents written, want %d (changed and added)", what, s.Documents, want.Changed+want.Added)
+		}
+		var recorded []int32
+		if err := pool.QueryRow(context.Background(), "SELECT changed FROM elier.builds WHERE state = 'live'").Scan(&recorded); err != nil {
+			t.Fatal(err)
+		}
+		all := slices.Sorted(slices.Values(slices.Concat(changed, added, removed)))
+		if !slices.Equal(recorded, all) {
+			t.Errorf("%s: builds.changed %v, want %v", what, recorded, all)
+		}
+		if len(changed) == 0 || len(added) == 0 || len(removed) == 0 {
+			t.Errorf("%s: the revision should change, add and remove products: %d %d %d", what, len(changed), len(added), len(removed))
+		}
+		prev = step.name
+	}
+
+	// Rollback restores the previous catalogue exactly; twice returns.
+	if _, err := Rollback(context.Background(), pool); err != nil {
+		t.Fatal(err)
+	}
+	sameCatalogue(t, "rollback to r1", snapshot(t, pool), full["r1"])
+	if _, err := Rollback(context.Background(), pool); err != nil {
+		t.Fatal(err)
+	}
+	sameCatalogue(t, "rollback of the rollback", snapshot(t, pool), full["r2"])
+
+	// A load after a rollback is based on the rolled-back-to build; the
+	// build rolled away from is retired without leaving versions behind.
+	if _, err := Rollback(context.Background(), pool); err != nil {
+		t.Fatal(err)
+	}
+	s := mustRebuild(t, pool, r0, opt)
+	if s.Kind != KindIncremental {
+		t.Fatalf("after a rollback: a %s build", s.Kind)
+	}
+	sameCatalogue(t, "r1 (rolled back to) -> r0", snapshot(t, pool), full["r0"])
+	if _, err := Rollback(context.Background(), pool); err != nil {
+		t.Fatal(err)
+	}
+	sameCatalogue(t, "rollback to r1 after the retirement", snapshot(t, pool), full["r1"])
+}
+
+// TestIncrementalDirtyCorpus loads the dirty corpus over the sample export
+// incrementally and compares it with its full build.
+func TestIncrementalDirtyCorpus(t *testing.T) {
+	t.Parallel()
+	const dirty = "../loader/testdata/dirty"
+	want := fullBuild(t, dirty)
+	pool := newPool(t)
+	mustRebuild(t, pool, fixtureDir)
+	s := mustRebuild(t, pool, dirty, func(o *Options) { o.MaxRejectRatio = 1 })
+	if s.Kind != KindIncremental {
+		t.Fatalf("a %s build", s.Kind)
+	}
+	sameCatalogue(t, "sample -> dirty", snapshot(t, pool), want)
+	if got := slices.Sorted(maps.Keys(snapshot(t, pool).docs)); len(got) != len(want.docs) {
+		t.Errorf("%d products, want %d", len(got), len(want.docs))
+	}
+}

@@ -1,0 +1,42 @@
+-- An incremental build: the documents that differ from the live build's
+-- are staged in the build's own schema {{schema}} (UNLOGGED: on a failure
+-- they are rebuilt from the files), then applied to the lineage's docs
+-- table {{docs_schema}}.docs inside the swap's transaction, so a load killed
+-- at any point leaves the lineage as it was.
+
+-- name: stage
+CREATE UNLOGGED TABLE {{schema}}.changes (
+    id        integer NOT NULL,
+    h_product bigint  NOT NULL,
+    h_styles  bigint  NOT NULL,
+    h_related bigint  NOT NULL,
+    list_item text    NOT NULL,
+    product   text    NOT NULL,
+    styles    text    NOT NULL,
+    related   text    NOT NULL
+);
+
+-- name: retire_child
+-- The previous build $1 is a child of the base (the base was rolled back
+-- to): its versions go, and the base's versions it had replaced are current
+-- again, before this build replaces some of them in turn.
+DELETE FROM {{docs_schema}}.docs WHERE since = $1;
+-- name: reopen
+UPDATE {{docs_schema}}.docs SET until = NULL WHERE until = $1;
+
+-- name: supersede
+-- $1 this build, $2 its base, $3 the product ids changed or removed: the
+-- base's versions of them end at this build.
+UPDATE {{docs_schema}}.docs SET until = $1
+WHERE id = ANY($3::integer[]) AND since <= $2 AND (until IS NULL OR until > $2);
+
+-- name: insert
+INSERT INTO {{docs_schema}}.docs
+    (id, since, h_product, h_styles, h_related, list_item, product, styles, related)
+SELECT id, $1, h_product, h_styles, h_related, list_item, product, styles, related
+FROM {{schema}}.changes;
+
+-- name: gc
+-- Versions no kept build can see: ended at or before $1, the oldest build
+-- kept in this lineage. Best effort, after the swap.
+DELETE FROM {{docs_schema}}.docs WHERE until <= $1;
