@@ -1,5 +1,6 @@
 -- The six streams the document builder merges by product id, for one range
--- of product ids. Two variants of each:
+-- of product ids; {{columns}} is the table's columns as the builder reads
+-- them (docColumns in pkg/build). Two variants of each:
 --   NAME         sorted by PostgreSQL (any input order);
 --   NAME_stored  in the order the loader wrote the rows, which it checked
 --                while loading was already grouped by product (the real
@@ -7,41 +8,41 @@
 --                falls back to the sorted variant if it is not.
 
 -- name: products
-SELECT id, name, slogan, description, category, default_price
+SELECT {{columns}}
 FROM {{schema}}.products WHERE id BETWEEN $1 AND $2 ORDER BY id;
 -- name: features
-SELECT product_id, feature, value
+SELECT {{columns}}
 FROM {{schema}}.features WHERE product_id BETWEEN $1 AND $2 ORDER BY product_id, pos;
 -- name: styles
-SELECT product_id, id, name, sale_price, original_price, default_style
+SELECT {{columns}}
 FROM {{schema}}.styles WHERE product_id BETWEEN $1 AND $2 ORDER BY product_id, id;
 -- name: skus
-SELECT product_id, style_id, id, size, quantity
+SELECT {{columns}}
 FROM {{schema}}.skus WHERE product_id BETWEEN $1 AND $2 ORDER BY product_id, style_id, pos;
 -- name: photos
-SELECT product_id, style_id, url, thumbnail_url
+SELECT {{columns}}
 FROM {{schema}}.photos WHERE product_id BETWEEN $1 AND $2 ORDER BY product_id, style_id, pos;
 -- name: related
-SELECT product_id, related_product_id
+SELECT {{columns}}
 FROM {{schema}}.related WHERE product_id BETWEEN $1 AND $2 ORDER BY product_id, pos;
 
 -- name: products_stored
-SELECT id, name, slogan, description, category, default_price
+SELECT {{columns}}
 FROM {{schema}}.products WHERE id BETWEEN $1 AND $2;
 -- name: features_stored
-SELECT product_id, feature, value
+SELECT {{columns}}
 FROM {{schema}}.features WHERE product_id BETWEEN $1 AND $2;
 -- name: styles_stored
-SELECT product_id, id, name, sale_price, original_price, default_style
+SELECT {{columns}}
 FROM {{schema}}.styles WHERE product_id BETWEEN $1 AND $2;
 -- name: skus_stored
-SELECT product_id, style_id, id, size, quantity
+SELECT {{columns}}
 FROM {{schema}}.skus WHERE product_id BETWEEN $1 AND $2;
 -- name: photos_stored
-SELECT product_id, style_id, url, thumbnail_url
+SELECT {{columns}}
 FROM {{schema}}.photos WHERE product_id BETWEEN $1 AND $2;
 -- name: related_stored
-SELECT product_id, related_product_id
+SELECT {{columns}}
 FROM {{schema}}.related WHERE product_id BETWEEN $1 AND $2;
 
 -- name: base

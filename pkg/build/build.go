@@ -129,7 +129,7 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Summary, e
 	}
 	defer r.end()
 	steps := []func(context.Context) error{
-		r.stage, r.documents, r.lists, r.checkShrink, r.prewarm, r.record, r.swap,
+		r.documents, r.lists, r.checkShrink, r.prewarm, r.record, r.swap,
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -160,7 +160,7 @@ type run struct {
 	base       *baseBuild
 	inc        bool
 	docsSchema string
-	staged     *loader.Result
+	products   *loader.IDSet // the build's products
 	diff       *diff
 	ok         bool
 }
@@ -258,65 +258,99 @@ func (r *run) release() {
 	r.lock.release()
 }
 
-// stage COPYs the six files into the build's staging tables.
-func (r *run) stage(ctx context.Context) error {
-	if _, err := r.lock.conn.Exec(ctx, loader.StagingDDL(ident(r.schema))); err != nil {
-		return fmt.Errorf("creating staging tables: %w", err)
+// documents reads the export and builds every product's documents,
+// comparing them with the base's: a full build writes them all into its own
+// docs table, an incremental one only those that changed, into a table
+// applied at the swap. The direct path (direct.go) reads the files once,
+// with no staging; an export not grouped by product is staged into
+// PostgreSQL instead, which sorts it.
+func (r *run) documents(ctx context.Context) error {
+	job := &docJob{
+		pool: r.pool, schema: r.schema, ranges: r.opts.Ranges, since: r.id, log: r.log,
+		compare: r.sum.BaseID != 0, incremental: r.inc,
+	}
+	if _, err := r.lock.conn.Exec(ctx, "CREATE SCHEMA "+ident(r.schema)); err != nil {
+		return fmt.Errorf("creating the build's schema: %w", err)
+	}
+	if err := job.create(ctx); err != nil {
+		return err
 	}
 	if r.opts.OnOpen != nil {
 		r.opts.OnOpen(r.export)
 	}
-	r.log.Info("loading", "dir", r.opts.Dir, "schema", r.schema)
+	r.log.Info("loading and building documents", "dir", r.opts.Dir, "schema", r.schema)
 	t := time.Now()
-	res, err := loader.Load(ctx, r.pool, r.export, r.schema, loader.Options{
-		RejectDir: r.opts.RejectDir, MaxRejectRatio: r.opts.MaxRejectRatio, Log: r.log,
-	})
+	res, d, err := r.direct(ctx, job)
 	if res != nil {
 		r.sum.Files = res.Files[:]
 	}
+	if errors.Is(err, errNotGrouped) {
+		r.log.Info("the export is not grouped by product; staging it to sort", "reason", err)
+		res, d, err = r.staged(ctx, job)
+		if res != nil {
+			r.sum.Files = res.Files[:]
+		}
+	}
 	if err != nil {
 		return err
 	}
-	r.staged = res
 	r.sum.Seconds.Load = time.Since(t).Seconds()
-	return nil
-}
-
-// documents builds every product's documents from the staging tables and
-// compares them with the base's: a full build writes them all into its own
-// docs table, an incremental one only those that changed, into a staging
-// table applied at the swap. Then the staging tables go.
-func (r *run) documents(ctx context.Context) error {
-	t := time.Now()
-	r.log.Info("building documents", "products", r.staged.Products.Len())
-	job := &docJob{
-		pool: r.pool, schema: r.schema, products: &r.staged.Products,
-		grouped: r.staged.Grouped, ranges: r.opts.Ranges, since: r.id, log: r.log,
-		compare: r.sum.BaseID != 0, incremental: r.inc,
-	}
-	d, err := buildDocs(ctx, job)
-	if err != nil {
+	t = time.Now()
+	if err := job.finish(ctx); err != nil {
 		return err
-	}
-	r.diff = d
-	r.sum.Documents = d.written
-	r.sum.Products = d.counts()
-	if _, err := r.lock.conn.Exec(ctx, loader.DropStagingSQL(ident(r.schema))); err != nil {
-		return fmt.Errorf("dropping staging tables: %w", err)
 	}
 	r.sum.Seconds.Documents = time.Since(t).Seconds()
+	r.products, r.diff = &res.Products, d
+	r.sum.Documents = d.written
+	r.sum.Products = d.counts()
 	r.log.Info("documents built", "written", d.written, "unchanged", r.sum.Products.Unchanged,
 		"changed", r.sum.Products.Changed, "added", r.sum.Products.Added, "removed", r.sum.Products.Removed)
 	return nil
 }
 
+// staged is the path for an export out of order: the files COPYed into
+// staging tables, the documents built from PostgreSQL's sorts, the staging
+// tables dropped.
+func (r *run) staged(ctx context.Context, job *docJob) (*loader.Result, *diff, error) {
+	table, _ := job.target()
+	if _, err := r.lock.conn.Exec(ctx, "TRUNCATE "+table.Sanitize()); err != nil {
+		return nil, nil, fmt.Errorf("truncating documents: %w", err)
+	}
+	r.export.Close()
+	var err error
+	if r.export, err = loader.Open(r.opts.Dir); err != nil {
+		return nil, nil, err
+	}
+	if r.opts.OnOpen != nil {
+		r.opts.OnOpen(r.export)
+	}
+	if _, err := r.lock.conn.Exec(ctx, loader.StagingDDL(ident(r.schema))); err != nil {
+		return nil, nil, fmt.Errorf("creating staging tables: %w", err)
+	}
+	res, err := loader.Load(ctx, r.pool, r.export, r.schema, loader.Options{
+		RejectDir: r.opts.RejectDir, MaxRejectRatio: r.opts.MaxRejectRatio, Log: r.log,
+	})
+	if err != nil {
+		return res, nil, err
+	}
+	job.products, job.grouped = &res.Products, res.Grouped
+	d, err := buildDocs(ctx, job)
+	if err != nil {
+		return res, nil, err
+	}
+	if _, err := r.lock.conn.Exec(ctx, loader.DropStagingSQL(ident(r.schema))); err != nil {
+		return res, nil, fmt.Errorf("dropping staging tables: %w", err)
+	}
+	return res, d, nil
+}
+
 // lists writes the build's list order (elier.list_ids).
 func (r *run) lists(ctx context.Context) error {
-	return writeList(ctx, r.lock.conn, r.id, &r.staged.Products)
+	return writeList(ctx, r.lock.conn, r.id, r.products)
 }
 
 func (r *run) counts() map[string]int64 {
-	counts := map[string]int64{"documents": int64(r.staged.Products.Len())}
+	counts := map[string]int64{"documents": int64(r.products.Len())}
 	for _, f := range r.sum.Files {
 		counts[f.Table.String()] = f.Loaded
 	}

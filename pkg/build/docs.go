@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,16 +99,10 @@ func (j *docJob) target() (pgx.Identifier, []string) {
 // PostgreSQL sorts them, split into ranges merged in parallel.
 func buildDocs(ctx context.Context, j *docJob) (*diff, error) {
 	quoted := pgx.Identifier{j.schema}.Sanitize()
-	create := sql.Must("docs.sql")
-	if j.incremental {
-		create = sql.Named("incremental.sql")["stage"]
-	}
-	if _, err := j.pool.Exec(ctx, sql.Expand(create, "schema", quoted)); err != nil {
-		return nil, fmt.Errorf("creating the documents table: %w", err)
-	}
 	queries := sql.Named("build_queries.sql")
 	for k, q := range queries {
-		queries[k] = sql.Expand(q, "schema", quoted)
+		t, _, _ := strings.Cut(k, "_")
+		queries[k] = sql.Expand(q, "schema", quoted, "columns", strings.Join(docColumns[tableNamed(t)], ", "))
 	}
 	grouped := j.grouped
 	var d *diff
@@ -129,12 +124,51 @@ func buildDocs(ctx context.Context, j *docJob) (*diff, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !j.incremental {
-		if err := indexDocs(ctx, j.pool, quoted, j.log); err != nil {
-			return nil, err
+	return d, nil
+}
+
+// docColumns are the columns the merge reads of each table, in the order
+// docSource uses them: the product id first, then the second column of the
+// order key where there is one (styles, skus, photos). The staging queries
+// select them (sql/build_queries.sql) and the direct path projects the
+// loader's rows onto them.
+var docColumns = [len(loader.Tables)][]string{
+	loader.Products: {"id", "name", "slogan", "description", "category", "default_price"},
+	loader.Features: {"product_id", "feature", "value"},
+	loader.Styles:   {"product_id", "id", "name", "sale_price", "original_price", "default_style"},
+	loader.Skus:     {"product_id", "style_id", "id", "size", "quantity"},
+	loader.Photos:   {"product_id", "style_id", "url", "thumbnail_url"},
+	loader.Related:  {"product_id", "related_product_id"},
+}
+
+func tableNamed(name string) loader.Table {
+	for _, t := range loader.Tables {
+		if t.String() == name {
+			return t
 		}
 	}
-	return d, nil
+	return loader.Products // "base": no columns expanded
+}
+
+// create makes the job's target table: a full build's docs table, or an
+// incremental build's changes table.
+func (j *docJob) create(ctx context.Context) error {
+	stmt := sql.Must("docs.sql")
+	if j.incremental {
+		stmt = sql.Named("incremental.sql")["stage"]
+	}
+	if _, err := j.pool.Exec(ctx, sql.Expand(stmt, "schema", pgx.Identifier{j.schema}.Sanitize())); err != nil {
+		return fmt.Errorf("creating the documents table: %w", err)
+	}
+	return nil
+}
+
+// finish indexes a full build's documents.
+func (j *docJob) finish(ctx context.Context) error {
+	if j.incremental {
+		return nil
+	}
+	return indexDocs(ctx, j.pool, pgx.Identifier{j.schema}.Sanitize(), j.log)
 }
 
 // indexDocs indexes a full build's documents and gathers statistics.
@@ -173,6 +207,17 @@ func buildRanges(ctx context.Context, j *docJob, queries map[string]string, rs [
 		return nil, err
 	}
 	return mergeDiffs(diffs), nil
+}
+
+// rowStream is one of the six inputs of the merge, in document order:
+// product id first (key), then the columns of docColumns for its table.
+type rowStream interface {
+	table() string
+	key() int64 // the current row's product id; -1 when exhausted
+	int(i int) int64
+	bool(i int) bool
+	text(i int) []byte // nil: NULL
+	advance() error
 }
 
 // stream is one sorted query's rows, read one ahead.
@@ -239,6 +284,9 @@ func (s *stream) advance() error {
 	}
 	return nil
 }
+
+func (s *stream) table() string     { return s.name }
+func (s *stream) text(i int) []byte { return s.vals[i] }
 
 func (s *stream) close() {
 	s.rows.Close()
@@ -330,6 +378,12 @@ func buildRange(ctx context.Context, j *docJob, queries map[string]string, r doc
 		p: streams["products"], f: streams["features"], st: streams["styles"],
 		sk: streams["skus"], ph: streams["photos"], rel: streams["related"],
 	}
+	return mergeInto(ctx, j, src, base)
+}
+
+// mergeInto builds the documents src yields, compares them with base (nil:
+// none) and COPYs those to write into the job's target.
+func mergeInto(ctx context.Context, j *docJob, src *docSource, base *baseStream) (*diff, error) {
 	cmp := &comparer{base: base, incremental: j.incremental, d: &diff{}}
 	// One goroutine merges and compares; copyStreams connections COPY the
 	// documents in, so that PostgreSQL's side of the COPY (TOAST
@@ -485,7 +539,7 @@ func (s *batchSource) Err() error             { return s.err }
 
 // docSource produces one product's documents per row for COPY.
 type docSource struct {
-	p, f, st, sk, ph, rel *stream
+	p, f, st, sk, ph, rel rowStream
 	id                    int32
 	list, prod, styles    []byte
 	related               []byte
@@ -502,26 +556,46 @@ func (d *docSource) Next() bool {
 	return d.err == nil
 }
 
-func (d *docSource) done() bool { return d.p.vals == nil }
+func (d *docSource) done() bool { return d.p.key() == -1 }
 
 func (d *docSource) build() error {
-	p := d.p
-	id := p.key()
+	id := d.p.key()
+	if err := d.buildProduct(id); err != nil {
+		return err
+	}
+	if err := d.buildStyles(id); err != nil {
+		return err
+	}
+	if err := d.buildRelated(id); err != nil {
+		return err
+	}
+	// Children sort by product id like the products do, so after this
+	// product none may still point at an id at or below it.
+	for _, c := range [...]rowStream{d.f, d.st, d.sk, d.ph, d.rel} {
+		if k := c.key(); k != -1 && k <= id {
+			return fmt.Errorf("building documents: %s row for product %d after product %d: %w", c.table(), k, id, errOutOfOrder)
+		}
+	}
+	d.id = int32(id)
+	d.hashes = [3]int64{hashOf(d.prod), hashOf(d.styles), hashOf(d.related)}
+	return d.p.advance()
+}
 
-	// list item and product
+// buildProduct writes the list item and GET /products/:id.
+func (d *docSource) buildProduct(id int64) error {
+	p := d.p
 	b := d.list[:0]
 	b = append(b, `{"id":`...)
 	b = strconv.AppendInt(b, id, 10)
-	b = appendField(b, "name", p.vals[1])
-	b = appendField(b, "slogan", p.vals[2])
-	b = appendField(b, "description", p.vals[3])
-	b = appendField(b, "category", p.vals[4])
+	b = appendField(b, "name", p.text(1))
+	b = appendField(b, "slogan", p.text(2))
+	b = appendField(b, "description", p.text(3))
+	b = appendField(b, "category", p.text(4))
 	b = append(b, `,"default_price":"`...)
 	b = loader.Cents(p.int(5)).AppendText(b)
 	b = append(b, '"')
 	pr := append(d.prod[:0], b...)
-	b = append(b, '}')
-	d.list = b
+	d.list = append(b, '}')
 
 	pr = append(pr, `,"features":[`...)
 	for n := 0; d.f.key() == id; n++ {
@@ -529,12 +603,12 @@ func (d *docSource) build() error {
 			pr = append(pr, ',')
 		}
 		pr = append(pr, `{"feature":`...)
-		pr = appendJSONString(pr, d.f.vals[1])
+		pr = appendJSONString(pr, d.f.text(1))
 		pr = append(pr, `,"value":`...)
-		if d.f.vals[2] == nil {
+		if d.f.text(2) == nil {
 			pr = append(pr, "null"...)
 		} else {
-			pr = appendJSONString(pr, d.f.vals[2])
+			pr = appendJSONString(pr, d.f.text(2))
 		}
 		pr = append(pr, '}')
 		if err := d.f.advance(); err != nil {
@@ -542,80 +616,91 @@ func (d *docSource) build() error {
 		}
 	}
 	d.prod = append(pr, "]}"...)
+	return nil
+}
 
-	// styles
+// buildStyles writes GET /products/:id/styles.
+func (d *docSource) buildStyles(id int64) error {
 	s := append(d.styles[:0], `{"product_id":"`...)
 	s = strconv.AppendInt(s, id, 10)
 	s = append(s, `","results":[`...)
 	for n := 0; d.st.key() == id; n++ {
-		st := d.st
-		sid := st.int(1)
 		if n > 0 {
 			s = append(s, ',')
 		}
-		s = append(s, `{"style_id":`...)
-		s = strconv.AppendInt(s, sid, 10)
-		s = appendField(s, "name", st.vals[2])
-		s = append(s, `,"original_price":"`...)
-		s = loader.Cents(st.int(4)).AppendText(s)
-		s = append(s, `","sale_price":`...)
-		if st.vals[3] == nil {
-			s = append(s, "null"...)
-		} else {
-			s = append(s, '"')
-			s = loader.Cents(st.int(3)).AppendText(s)
-			s = append(s, '"')
-		}
-		if st.bool(5) {
-			s = append(s, `,"default?":true,"photos":[`...)
-		} else {
-			s = append(s, `,"default?":false,"photos":[`...)
-		}
-		k := 0
-		for ; d.ph.key() == id && d.ph.int(1) == sid; k++ {
-			if k > 0 {
-				s = append(s, ',')
-			}
-			s = append(s, `{"thumbnail_url":`...)
-			s = appendJSONString(s, d.ph.vals[3])
-			s = append(s, `,"url":`...)
-			s = appendJSONString(s, d.ph.vals[2])
-			s = append(s, '}')
-			if err := d.ph.advance(); err != nil {
-				return err
-			}
-		}
-		if k == 0 {
-			s = append(s, `{"thumbnail_url":null,"url":null}`...)
-		}
-		s = append(s, `],"skus":{`...)
-		k = 0
-		for ; d.sk.key() == id && d.sk.int(1) == sid; k++ {
-			if k > 0 {
-				s = append(s, ',')
-			}
-			s = append(s, '"')
-			s = strconv.AppendInt(s, d.sk.int(2), 10)
-			s = append(s, `":{"quantity":`...)
-			s = strconv.AppendInt(s, d.sk.int(4), 10)
-			s = append(s, `,"size":`...)
-			s = appendJSONString(s, d.sk.vals[3])
-			s = append(s, '}')
-			if err := d.sk.advance(); err != nil {
-				return err
-			}
-		}
-		if k == 0 {
-			s = append(s, `"null":{"quantity":null,"size":null}`...)
-		}
-		s = append(s, "}}"...)
-		if err := st.advance(); err != nil {
+		var err error
+		if s, err = d.appendStyle(s, id); err != nil {
 			return err
 		}
 	}
 	d.styles = append(s, "]}"...)
+	return nil
+}
 
-	// related
+// appendStyle appends the current style with its photos and skus.
+func (d *docSource) appendStyle(s []byte, id int64) ([]byte, error) {
+	st := d.st
+	sid := st.int(1)
+	s = append(s, `{"style_id":`...)
+	s = strconv.AppendInt(s, sid, 10)
+	s = appendField(s, "name", st.text(2))
+	s = append(s, `,"original_price":"`...)
+	s = loader.Cents(st.int(4)).AppendText(s)
+	s = append(s, `","sale_price":`...)
+	if st.text(3) == nil {
+		s = append(s, "null"...)
+	} else {
+		s = append(s, '"')
+		s = loader.Cents(st.int(3)).AppendText(s)
+		s = append(s, '"')
+	}
+	if st.bool(5) {
+		s = append(s, `,"default?":true,"photos":[`...)
+	} else {
+		s = append(s, `,"default?":false,"photos":[`...)
+	}
+	k := 0
+	for ; d.ph.key() == id && d.ph.int(1) == sid; k++ {
+		if k > 0 {
+			s = append(s, ',')
+		}
+		s = append(s, `{"thumbnail_url":`...)
+		s = appendJSONString(s, d.ph.text(3))
+		s = append(s, `,"url":`...)
+		s = appendJSONString(s, d.ph.text(2))
+		s = append(s, '}')
+		if err := d.ph.advance(); err != nil {
+			return s, err
+		}
+	}
+	if k == 0 {
+		s = append(s, `{"thumbnail_url":null,"url":null}`...)
+	}
+	s = append(s, `],"skus":{`...)
+	k = 0
+	for ; d.sk.key() == id && d.sk.int(1) == sid; k++ {
+		if k > 0 {
+			s = append(s, ',')
+		}
+		s = append(s, '"')
+		s = strconv.AppendInt(s, d.sk.int(2), 10)
+		s = append(s, `":{"quantity":`...)
+		s = strconv.AppendInt(s, d.sk.int(4), 10)
+		s = append(s, `,"size":`...)
+		s = appendJSONString(s, d.sk.text(3))
+		s = append(s, '}')
+		if err := d.sk.advance(); err != nil {
+			return s, err
+		}
+	}
+	if k == 0 {
+		s = append(s, `"null":{"quantity":null,"size":null}`...)
+	}
+	return append(s, "}}"...), st.advance()
+}
+
+// buildRelated writes GET /products/:id/related.
+func (d *docSource) buildRelated(id int64) error {
 	rl := append(d.related[:0], '[')
 	for n := 0; d.rel.key() == id; n++ {
 		if n > 0 {
@@ -627,17 +712,7 @@ func (d *docSource) build() error {
 		}
 	}
 	d.related = append(rl, ']')
-
-	// Children sort by product id like the products do, so after this
-	// product none may still point at an id at or below it.
-	for _, c := range []*stream{d.f, d.st, d.sk, d.ph, d.rel} {
-		if k := c.key(); k != -1 && k <= id {
-			return fmt.Errorf("building documents: %s row for product %d out of order (staging inconsistent)", c.name, k)
-		}
-	}
-	d.id = int32(id)
-	d.hashes = [3]int64{hashOf(d.prod), hashOf(d.styles), hashOf(d.related)}
-	return p.advance()
+	return nil
 }
 
 // hashOf is a document's 64-bit hash as PostgreSQL stores it (bigint): the

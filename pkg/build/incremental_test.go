@@ -257,3 +257,27 @@ func TestIncrementalDirtyCorpus(t *testing.T) {
 		t.Errorf("%d products, want %d", len(got), len(want.docs))
 	}
 }
+
+// TestLargePrices: prices past 32-bit cents load and are served exactly
+// (the contract bounds them only by "non-negative, two decimals"; we take up
+// to numeric(12,2)'s 9,999,999,999.99).
+func TestLargePrices(t *testing.T) {
+	t.Parallel()
+	dir := copyDir(t, fixtureDir, func(name, text string) string {
+		switch name {
+		case "product.csv":
+			return strings.Replace(text, `"Jackets",140`, `"Jackets",25000000.5`, 1)
+		case "styles.csv":
+			return strings.Replace(text, `1,1,"Forest Green & Black",null,140,1`, `1,1,"Forest Green & Black",9999999999.99,9999999999.99,1`, 1)
+		}
+		return text
+	})
+	pool := newPool(t)
+	mustRebuild(t, pool, dir)
+	if p := doc(t, pool, "product", 1); !strings.Contains(p, `"default_price":"25000000.50"`) {
+		t.Errorf("product 1: %s", p)
+	}
+	if s := doc(t, pool, "styles", 1); !strings.Contains(s, `"original_price":"9999999999.99","sale_price":"9999999999.99"`) {
+		t.Errorf("styles of product 1: %.300s", s)
+	}
+}

@@ -205,6 +205,7 @@ func Load(ctx context.Context, pool *pgxpool.Pool, e *Export, schema string, opt
 	}
 	res := &Result{}
 	var styles ParentMap
+	c := &checks{res: res, parents: &res.Products, styleOf: &styles, stylesSeen: &styles}
 	productsDone := make(chan struct{})
 	stylesDone := make(chan struct{})
 
@@ -218,18 +219,8 @@ func Load(ctx context.Context, pool *pgxpool.Pool, e *Export, schema string, opt
 		}
 	}
 	l := &load{ctx: gctx, pool: pool, e: e, schema: schema, opts: opts, res: res}
-	var order [len(Tables)]orderCheck
-
 	g.Go(func() error {
-		err := copyTable(l, Products,
-			func(r *Product, _ int32, v []any) (string, string) {
-				if !res.Products.Add(r.ID) {
-					return reasonDuplicate, fmt.Sprintf("product id %d already loaded", r.ID)
-				}
-				order[Products].see(r.ID, 0)
-				v[0], v[1], v[2], v[3], v[4], v[5] = r.ID, r.Name, r.Slogan, r.Description, r.Category, int64(r.DefaultPrice)
-				return "", ""
-			})
+		err := copyTable(l, Products, c.product)
 		if err == nil {
 			close(productsDone)
 		}
@@ -239,115 +230,38 @@ func Load(ctx context.Context, pool *pgxpool.Pool, e *Export, schema string, opt
 		if err := wait(productsDone); err != nil {
 			return err
 		}
-		err := copyTable(l, Styles,
-			func(r *Style, _ int32, v []any) (string, string) {
-				if !res.Products.Has(r.ProductID) {
-					return reasonOrphan, fmt.Sprintf("product %d does not exist", r.ProductID)
-				}
-				if !styles.Set(r.ID, r.ProductID) {
-					return reasonDuplicate, fmt.Sprintf("style id %d already loaded", r.ID)
-				}
-				var sale any
-				if !r.SaleNull {
-					sale = int64(r.SalePrice)
-				}
-				order[Styles].see(r.ProductID, r.ID)
-				v[0], v[1], v[2], v[3], v[4], v[5] = r.ID, r.ProductID, r.Name, sale, int64(r.OriginalPrice), r.Default
-				return "", ""
-			})
+		err := copyTable(l, Styles, c.style)
 		if err == nil {
 			close(stylesDone)
 		}
 		return err
 	})
-	g.Go(func() error {
-		if err := wait(productsDone); err != nil {
-			return err
-		}
-		var seen IDSet
-		return copyTable(l, Features,
-			func(r *Feature, pos int32, v []any) (string, string) {
-				if !res.Products.Has(r.ProductID) {
-					return reasonOrphan, fmt.Sprintf("product %d does not exist", r.ProductID)
-				}
-				if !seen.Add(r.ID) {
-					return reasonDuplicate, fmt.Sprintf("feature id %d already loaded", r.ID)
-				}
-				var value any
-				if !r.ValueNull {
-					value = r.Value
-				}
-				order[Features].see(r.ProductID, 0)
-				v[0], v[1], v[2], v[3], v[4] = r.ID, r.ProductID, pos, r.Feature, value
-				return "", ""
-			})
-	})
-	g.Go(func() error {
-		if err := wait(productsDone); err != nil {
-			return err
-		}
-		var seen IDSet
-		return copyTable(l, Related,
-			func(r *RelatedProduct, pos int32, v []any) (string, string) {
-				if !res.Products.Has(r.ProductID) {
-					return reasonOrphan, fmt.Sprintf("product %d does not exist", r.ProductID)
-				}
-				if !res.Products.Has(r.RelatedID) {
-					return reasonOrphan, fmt.Sprintf("related product %d does not exist", r.RelatedID)
-				}
-				if !seen.Add(r.ID) {
-					return reasonDuplicate, fmt.Sprintf("related id %d already loaded", r.ID)
-				}
-				order[Related].see(r.ProductID, 0)
-				v[0], v[1], v[2], v[3] = r.ID, r.ProductID, pos, r.RelatedID
-				return "", ""
-			})
-	})
-	g.Go(func() error {
-		if err := wait(stylesDone); err != nil {
-			return err
-		}
-		var seen IDSet
-		return copyTable(l, Skus,
-			func(r *Sku, pos int32, v []any) (string, string) {
-				p := styles.Get(r.StyleID)
-				if p == 0 {
-					return reasonOrphan, fmt.Sprintf("style %d does not exist", r.StyleID)
-				}
-				if !seen.Add(r.ID) {
-					return reasonDuplicate, fmt.Sprintf("sku id %d already loaded", r.ID)
-				}
-				order[Skus].see(p, r.StyleID)
-				v[0], v[1], v[2], v[3], v[4], v[5] = r.ID, r.StyleID, p, pos, r.Size, r.Quantity
-				return "", ""
-			})
-	})
-	g.Go(func() error {
-		if err := wait(stylesDone); err != nil {
-			return err
-		}
-		var seen IDSet
-		return copyTable(l, Photos,
-			func(r *Photo, pos int32, v []any) (string, string) {
-				p := styles.Get(r.StyleID)
-				if p == 0 {
-					return reasonOrphan, fmt.Sprintf("style %d does not exist", r.StyleID)
-				}
-				if !seen.Add(r.ID) {
-					return reasonDuplicate, fmt.Sprintf("photo id %d already loaded", r.ID)
-				}
-				order[Photos].see(p, r.StyleID)
-				v[0], v[1], v[2], v[3], v[4], v[5] = r.ID, r.StyleID, p, pos, r.URL, r.ThumbnailURL
-				return "", ""
-			})
-	})
+	for _, t := range []Table{Features, Related} {
+		g.Go(func() error {
+			if err := wait(productsDone); err != nil {
+				return err
+			}
+			if t == Features {
+				return copyTable(l, Features, c.feature)
+			}
+			return copyTable(l, Related, c.related)
+		})
+	}
+	for _, t := range []Table{Skus, Photos} {
+		g.Go(func() error {
+			if err := wait(stylesDone); err != nil {
+				return err
+			}
+			if t == Skus {
+				return copyTable(l, Skus, c.sku)
+			}
+			return copyTable(l, Photos, c.photo)
+		})
+	}
 	if err := g.Wait(); err != nil {
 		return res, err
 	}
-	res.Grouped = true
-	for _, o := range order {
-		res.Grouped = res.Grouped && !o.broken
-	}
+	res.Grouped = c.grouped()
 	return res, nil
 }
 
@@ -371,46 +285,58 @@ type load struct {
 // row against the other files (duplicates, parents) and fills the COPY
 // values, or returns a reject reason and detail.
 func copyTable[T any](l *load, t Table, accept func(r *T, pos int32, v []any) (reason, detail string)) error {
-	columns := columnNames(t)
-	start := time.Now()
-	ef := l.e.files[t]
-	sc := ef.scanner.(*Scanner[T])
-	st := &l.res.Files[t]
-	*st = FileStats{Table: t, File: t.File(), Bytes: ef.size, Reasons: map[string]int64{}}
-	prog := &l.e.Progress.Files[t]
-
-	rw, err := newRejectWriter(filepath.Join(l.opts.RejectDir, t.File()+".rejects.csv"), t.File())
+	src, err := openTable(l, t, accept)
 	if err != nil {
 		return err
 	}
-	src := &source[T]{ctx: l.ctx, sc: sc, st: st, rw: rw, accept: accept, vals: make([]any, len(columns)), prog: prog, counter: ef.counter}
-
 	conn, err := l.pool.Acquire(l.ctx)
 	if err != nil {
-		rw.Close()
+		src.rw.Close()
 		return fmt.Errorf("copying %s: %w", t.File(), err)
 	}
 	defer conn.Release()
-	_, err = copyInOrder(l.ctx, conn.Conn(), pgx.Identifier{l.schema, t.String()}, columns, src)
-	prog.Bytes.Store(ef.counter.n.Load())
-	prog.Done.Store(true)
-	if cerr := rw.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
+	_, err = copyInOrder(l.ctx, conn.Conn(), pgx.Identifier{l.schema, t.String()}, columnNames(t), src)
 	if err != nil {
+		src.rw.Close()
 		return fmt.Errorf("copying %s: %w", t.File(), err)
 	}
-	if err := sc.Err(); err != nil {
+	return finishTable(l, t, src)
+}
+
+// openTable prepares one file's source: its scanner, reject file and
+// counters.
+func openTable[T any](l *load, t Table, accept func(r *T, pos int32, v []any) (reason, detail string)) (*source[T], error) {
+	ef := l.e.files[t]
+	st := &l.res.Files[t]
+	*st = FileStats{Table: t, File: t.File(), Bytes: ef.size, Reasons: map[string]int64{}}
+	rw, err := newRejectWriter(filepath.Join(l.opts.RejectDir, t.File()+".rejects.csv"), t.File())
+	if err != nil {
+		return nil, err
+	}
+	return &source[T]{ctx: l.ctx, sc: ef.scanner.(*Scanner[T]), st: st, rw: rw, accept: accept,
+		vals: make([]any, len(stagingColumns[t])), prog: &l.e.Progress.Files[t], counter: ef.counter, start: time.Now()}, nil
+}
+
+// finishTable closes a fully read file: its reject file, checksum, timing,
+// log line, and the reject ratio's verdict.
+func finishTable[T any](l *load, t Table, src *source[T]) error {
+	ef, st := l.e.files[t], src.st
+	src.prog.Bytes.Store(ef.counter.n.Load())
+	src.prog.Done.Store(true)
+	if err := src.rw.Close(); err != nil {
+		return err
+	}
+	if err := src.sc.Err(); err != nil {
 		return fmt.Errorf("reading %s: %w", t.File(), err)
 	}
 	st.SHA256 = hex.EncodeToString(ef.hash.Sum(nil))
-	st.Seconds = time.Since(start).Seconds()
+	st.Seconds = time.Since(src.start).Seconds()
 	l.opts.Log.Info("file loaded", "file", t.File(), "read", st.Read, "loaded", st.Loaded,
 		"repaired", st.Repaired, "rejected", st.Rejected, "seconds", round2(st.Seconds))
 	if st.Read > 0 && float64(st.Rejected) > l.opts.MaxRejectRatio*float64(st.Read) {
 		return fmt.Errorf("%s: %d of %d lines rejected (%.2f%%, limit %.2f%%; see %s): %w",
 			t.File(), st.Rejected, st.Read, 100*float64(st.Rejected)/float64(st.Read),
-			100*l.opts.MaxRejectRatio, rw.path, ErrTooManyRejects)
+			100*l.opts.MaxRejectRatio, src.rw.path, ErrTooManyRejects)
 	}
 	return nil
 }
@@ -428,6 +354,7 @@ type source[T any] struct {
 	vals    []any
 	prog    *FileProgress
 	counter *countingReader
+	start   time.Time
 	err     error
 }
 

@@ -48,7 +48,12 @@ func newRejectWriter(path, file string) (*rejectWriter, error) {
 	return rw, nil
 }
 
+// write records one issue; a nil writer (a pass that only reads parents)
+// records nothing.
 func (rw *rejectWriter) write(is Issue) error {
+	if rw == nil {
+		return nil
+	}
 	outcome := "rejected"
 	if is.Repaired {
 		outcome = "repaired"
@@ -61,6 +66,9 @@ func (rw *rejectWriter) write(is Issue) error {
 }
 
 func (rw *rejectWriter) Close() error {
+	if rw == nil {
+		return nil
+	}
 	rw.w.Flush()
 	err := rw.w.Error()
 	if ferr := rw.bw.Flush(); err == nil {

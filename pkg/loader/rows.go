@@ -117,9 +117,12 @@ type Row interface {
 // Cents is a price in hundredths: "140" is 14000, "49.5" is 4950.
 type Cents int64
 
-// MaxCents is the highest price accepted (21,474,836.47): prices fit a
-// 32-bit integer of cents as well as any numeric(p,2) with p >= 10.
-const MaxCents Cents = math.MaxInt32
+// MaxCents is the highest price accepted: 9,999,999,999.99, the largest
+// numeric(12,2), in 64-bit cents (the staging columns are bigint). The
+// contract bounds prices only by "non-negative with two decimals"; this is
+// far above any catalogue price and far below int64's range, so parsing
+// cannot overflow.
+const MaxCents Cents = 999_999_999_999
 
 // AppendText appends the price with two decimals ("140.00") to b.
 func (c Cents) AppendText(b []byte) []byte {

@@ -41,12 +41,11 @@ func columnNames(t Table) []string {
 	return names
 }
 
-// StagingDDL creates the schema (a quoted identifier) and its six staging
-// tables. UNLOGGED: they are rebuilt from the CSV files on any failure, so
-// they need no WAL.
+// StagingDDL creates the six staging tables in schema (a quoted
+// identifier). UNLOGGED: they are rebuilt from the CSV files on any
+// failure, so they need no WAL.
 func StagingDDL(schema string) string {
 	var b strings.Builder
-	b.WriteString("CREATE SCHEMA " + schema + ";\n")
 	for _, t := range Tables {
 		b.WriteString("CREATE UNLOGGED TABLE " + schema + "." + t.String() + " (")
 		for i, c := range stagingColumns[t] {

@@ -1,0 +1,113 @@
+package loader
+
+import "fmt"
+
+// checks are the per-row checks of one load that involve other rows and
+// files: duplicate ids (the first wins), parents that must exist, and
+// whether each file comes grouped by product in ascending order. Each
+// method fills the row's staging values (StagingColumns order) or returns a
+// reject reason and detail. Load and Stream share them, so both load
+// exactly the same rows.
+type checks struct {
+	res *Result // res.Products collects the loaded products (and finds duplicates)
+	// parents and styleOf are complete when the child files are checked:
+	// after the products and styles phases in Load, from a first pass in
+	// Stream. stylesSeen finds duplicate styles (the same map as styleOf in
+	// Load; a fresh one in Stream).
+	parents    *IDSet
+	styleOf    *ParentMap
+	stylesSeen *ParentMap
+	seen       [len(Tables)]IDSet
+	order      [len(Tables)]orderCheck
+}
+
+func (c *checks) grouped() bool {
+	for _, o := range c.order {
+		if o.broken {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *checks) product(r *Product, _ int32, v []any) (string, string) {
+	if !c.res.Products.Add(r.ID) {
+		return reasonDuplicate, fmt.Sprintf("product id %d already loaded", r.ID)
+	}
+	c.order[Products].see(r.ID, 0)
+	v[0], v[1], v[2], v[3], v[4], v[5] = r.ID, r.Name, r.Slogan, r.Description, r.Category, int64(r.DefaultPrice)
+	return "", ""
+}
+
+func (c *checks) style(r *Style, _ int32, v []any) (string, string) {
+	if !c.parents.Has(r.ProductID) {
+		return reasonOrphan, fmt.Sprintf("product %d does not exist", r.ProductID)
+	}
+	if !c.stylesSeen.Set(r.ID, r.ProductID) {
+		return reasonDuplicate, fmt.Sprintf("style id %d already loaded", r.ID)
+	}
+	var sale any
+	if !r.SaleNull {
+		sale = int64(r.SalePrice)
+	}
+	c.order[Styles].see(r.ProductID, r.ID)
+	v[0], v[1], v[2], v[3], v[4], v[5] = r.ID, r.ProductID, r.Name, sale, int64(r.OriginalPrice), r.Default
+	return "", ""
+}
+
+func (c *checks) feature(r *Feature, pos int32, v []any) (string, string) {
+	if !c.parents.Has(r.ProductID) {
+		return reasonOrphan, fmt.Sprintf("product %d does not exist", r.ProductID)
+	}
+	if !c.seen[Features].Add(r.ID) {
+		return reasonDuplicate, fmt.Sprintf("feature id %d already loaded", r.ID)
+	}
+	var value any
+	if !r.ValueNull {
+		value = r.Value
+	}
+	c.order[Features].see(r.ProductID, 0)
+	v[0], v[1], v[2], v[3], v[4] = r.ID, r.ProductID, pos, r.Feature, value
+	return "", ""
+}
+
+func (c *checks) related(r *RelatedProduct, pos int32, v []any) (string, string) {
+	if !c.parents.Has(r.ProductID) {
+		return reasonOrphan, fmt.Sprintf("product %d does not exist", r.ProductID)
+	}
+	if !c.parents.Has(r.RelatedID) {
+		return reasonOrphan, fmt.Sprintf("related product %d does not exist", r.RelatedID)
+	}
+	if !c.seen[Related].Add(r.ID) {
+		return reasonDuplicate, fmt.Sprintf("related id %d already loaded", r.ID)
+	}
+	c.order[Related].see(r.ProductID, 0)
+	v[0], v[1], v[2], v[3] = r.ID, r.ProductID, pos, r.RelatedID
+	return "", ""
+}
+
+func (c *checks) sku(r *Sku, pos int32, v []any) (string, string) {
+	p := c.styleOf.Get(r.StyleID)
+	if p == 0 {
+		return reasonOrphan, fmt.Sprintf("style %d does not exist", r.StyleID)
+	}
+	if !c.seen[Skus].Add(r.ID) {
+		return reasonDuplicate, fmt.Sprintf("sku id %d already loaded", r.ID)
+	}
+	c.order[Skus].see(p, r.StyleID)
+	v[0], v[1], v[2], v[3], v[4], v[5] = r.ID, r.StyleID, p, pos, r.Size, r.Quantity
+	return "", ""
+}
+
+func (c *checks) photo(r *Photo, pos int32, v []any) (string, string) {
+	p := c.styleOf.Get(r.StyleID)
+	if p == 0 {
+		return reasonOrphan, fmt.Sprintf("style %d does not exist", r.StyleID)
+	}
+	if !c.seen[Photos].Add(r.ID) {
+		return reasonDuplicate, fmt.Sprintf("photo id %d already loaded", r.ID)
+	}
+	c.order[Photos].see(p, r.StyleID)
+	v[0], v[1], v[2], v[3], v[4], v[5] = r.ID, r.StyleID, p, pos, r.URL, r.ThumbnailURL
+	return "", ""
+}
