@@ -5,8 +5,9 @@ import "fmt"
 // checks are the per-row checks of one load that involve other rows and
 // files: duplicate ids (the first wins), parents that must exist, and
 // whether each file comes grouped by product in ascending order. Each
-// method fills the row's staging values (StagingColumns order) or returns a
-// reject reason and detail. Load and Stream share them, so both load
+// method fills the row's staging values (StagingColumns order; v nil: the
+// caller takes them from the row itself, see Stream) or returns a reject
+// reason and detail. Load and Stream share them, so both load
 // exactly the same rows.
 type checks struct {
 	res *Result // res.Products collects the loaded products (and finds duplicates)
@@ -35,7 +36,9 @@ func (c *checks) product(r *Product, _ int32, v []any) (string, string) {
 		return reasonDuplicate, fmt.Sprintf("product id %d already loaded", r.ID)
 	}
 	c.order[Products].see(r.ID, 0)
-	v[0], v[1], v[2], v[3], v[4], v[5] = r.ID, r.Name, r.Slogan, r.Description, r.Category, int64(r.DefaultPrice)
+	if v != nil {
+		v[0], v[1], v[2], v[3], v[4], v[5] = r.ID, r.Name, r.Slogan, r.Description, r.Category, int64(r.DefaultPrice)
+	}
 	return "", ""
 }
 
@@ -46,12 +49,14 @@ func (c *checks) style(r *Style, _ int32, v []any) (string, string) {
 	if !c.stylesSeen.Set(r.ID, r.ProductID) {
 		return reasonDuplicate, fmt.Sprintf("style id %d already loaded", r.ID)
 	}
-	var sale any
-	if !r.SaleNull {
-		sale = int64(r.SalePrice)
-	}
 	c.order[Styles].see(r.ProductID, r.ID)
-	v[0], v[1], v[2], v[3], v[4], v[5] = r.ID, r.ProductID, r.Name, sale, int64(r.OriginalPrice), r.Default
+	if v != nil {
+		var sale any
+		if !r.SaleNull {
+			sale = int64(r.SalePrice)
+		}
+		v[0], v[1], v[2], v[3], v[4], v[5] = r.ID, r.ProductID, r.Name, sale, int64(r.OriginalPrice), r.Default
+	}
 	return "", ""
 }
 
@@ -62,12 +67,14 @@ func (c *checks) feature(r *Feature, pos int32, v []any) (string, string) {
 	if !c.seen[Features].Add(r.ID) {
 		return reasonDuplicate, fmt.Sprintf("feature id %d already loaded", r.ID)
 	}
-	var value any
-	if !r.ValueNull {
-		value = r.Value
-	}
 	c.order[Features].see(r.ProductID, 0)
-	v[0], v[1], v[2], v[3], v[4] = r.ID, r.ProductID, pos, r.Feature, value
+	if v != nil {
+		var value any
+		if !r.ValueNull {
+			value = r.Value
+		}
+		v[0], v[1], v[2], v[3], v[4] = r.ID, r.ProductID, pos, r.Feature, value
+	}
 	return "", ""
 }
 
@@ -82,7 +89,9 @@ func (c *checks) related(r *RelatedProduct, pos int32, v []any) (string, string)
 		return reasonDuplicate, fmt.Sprintf("related id %d already loaded", r.ID)
 	}
 	c.order[Related].see(r.ProductID, 0)
-	v[0], v[1], v[2], v[3] = r.ID, r.ProductID, pos, r.RelatedID
+	if v != nil {
+		v[0], v[1], v[2], v[3] = r.ID, r.ProductID, pos, r.RelatedID
+	}
 	return "", ""
 }
 
@@ -95,7 +104,9 @@ func (c *checks) sku(r *Sku, pos int32, v []any) (string, string) {
 		return reasonDuplicate, fmt.Sprintf("sku id %d already loaded", r.ID)
 	}
 	c.order[Skus].see(p, r.StyleID)
-	v[0], v[1], v[2], v[3], v[4], v[5] = r.ID, r.StyleID, p, pos, r.Size, r.Quantity
+	if v != nil {
+		v[0], v[1], v[2], v[3], v[4], v[5] = r.ID, r.StyleID, p, pos, r.Size, r.Quantity
+	}
 	return "", ""
 }
 
@@ -108,6 +119,8 @@ func (c *checks) photo(r *Photo, pos int32, v []any) (string, string) {
 		return reasonDuplicate, fmt.Sprintf("photo id %d already loaded", r.ID)
 	}
 	c.order[Photos].see(p, r.StyleID)
-	v[0], v[1], v[2], v[3], v[4], v[5] = r.ID, r.StyleID, p, pos, r.URL, r.ThumbnailURL
+	if v != nil {
+		v[0], v[1], v[2], v[3], v[4], v[5] = r.ID, r.StyleID, p, pos, r.URL, r.ThumbnailURL
+	}
 	return "", ""
 }

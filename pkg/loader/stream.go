@@ -53,7 +53,7 @@ func drainTable[T any](l *load, t Table, accept func(r *T, pos int32, v []any) (
 	ef := l.e.files[t]
 	st := &FileStats{Reasons: map[string]int64{}}
 	src := &source[T]{ctx: l.ctx, sc: ef.scanner.(*Scanner[T]), st: st, accept: accept,
-		vals: make([]any, len(stagingColumns[t])), prog: &FileProgress{}, counter: ef.counter}
+		prog: &FileProgress{}, counter: ef.counter}
 	for src.Next() {
 	}
 	if err := src.Err(); err != nil {
@@ -114,30 +114,93 @@ func newBatch(t Table) *Batch {
 	return b
 }
 
-func (b *Batch) add(v []any) {
-	for _, x := range v {
-		n, sp := int64(0), [2]int32{spanNumber, spanNumber}
-		switch x := x.(type) {
-		case int32:
-			n = int64(x)
-		case int64:
-			n = x
-		case bool:
-			if x {
-				n = 1
-			}
-		case []byte:
-			sp[0] = int32(len(b.arena))
-			b.arena = append(b.arena, x...)
-			sp[1] = int32(len(b.arena))
-		case nil:
-			sp = [2]int32{spanNull, spanNull}
-		default:
-			panic(fmt.Sprintf("loader: staging value of type %T", x))
-		}
-		b.ints = append(b.ints, n)
-		b.spans = append(b.spans, sp)
+func (b *Batch) int(n int64) {
+	b.ints = append(b.ints, n)
+	b.spans = append(b.spans, [2]int32{spanNumber, spanNumber})
+}
+
+func (b *Batch) text(x []byte) {
+	start := int32(len(b.arena))
+	b.arena = append(b.arena, x...)
+	b.ints = append(b.ints, 0)
+	b.spans = append(b.spans, [2]int32{start, int32(len(b.arena))})
+}
+
+func (b *Batch) null() {
+	b.ints = append(b.ints, 0)
+	b.spans = append(b.spans, [2]int32{spanNull, spanNull})
+}
+
+// The adders append one accepted row's staging values (StagingColumns
+// order, as the checks fill them for COPY) from the typed row, without
+// boxing each value in an interface.
+
+func (b *Batch) addProduct(r *Product, _ int32, _ *checks) {
+	b.int(int64(r.ID))
+	b.text(r.Name)
+	b.text(r.Slogan)
+	b.text(r.Description)
+	b.text(r.Category)
+	b.int(int64(r.DefaultPrice))
+	b.N++
+}
+
+func (b *Batch) addFeature(r *Feature, pos int32, _ *checks) {
+	b.int(int64(r.ID))
+	b.int(int64(r.ProductID))
+	b.int(int64(pos))
+	b.text(r.Feature)
+	if r.ValueNull {
+		b.null()
+	} else {
+		b.text(r.Value)
 	}
+	b.N++
+}
+
+func (b *Batch) addStyle(r *Style, _ int32, _ *checks) {
+	b.int(int64(r.ID))
+	b.int(int64(r.ProductID))
+	b.text(r.Name)
+	if r.SaleNull {
+		b.null()
+	} else {
+		b.int(int64(r.SalePrice))
+	}
+	b.int(int64(r.OriginalPrice))
+	if r.Default {
+		b.int(1)
+	} else {
+		b.int(0)
+	}
+	b.N++
+}
+
+func (b *Batch) addSku(r *Sku, pos int32, c *checks) {
+	b.int(int64(r.ID))
+	b.int(int64(r.StyleID))
+	b.int(int64(c.styleOf.Get(r.StyleID)))
+	b.int(int64(pos))
+	b.text(r.Size)
+	b.int(int64(r.Quantity))
+	b.N++
+}
+
+func (b *Batch) addPhoto(r *Photo, pos int32, c *checks) {
+	b.int(int64(r.ID))
+	b.int(int64(r.StyleID))
+	b.int(int64(c.styleOf.Get(r.StyleID)))
+	b.int(int64(pos))
+	b.text(r.URL)
+	b.text(r.ThumbnailURL)
+	b.N++
+}
+
+func (b *Batch) addRelated(r *RelatedProduct, pos int32, _ *checks) {
+	b.int(int64(r.ID))
+	b.int(int64(r.ProductID))
+	b.int(int64(pos))
+	b.int(int64(r.RelatedID))
 	b.N++
 }
 
@@ -157,12 +220,12 @@ func Stream(ctx context.Context, e *Export, parents *Parents, opts Options, out 
 	c := &checks{res: res, parents: &parents.Products, styleOf: &parents.Styles, stylesSeen: &ParentMap{}}
 	g, gctx := errgroup.WithContext(ctx)
 	l := &load{ctx: gctx, e: e, opts: opts, res: res}
-	g.Go(func() error { return sendTable(l, Products, c.product, out[Products]) })
-	g.Go(func() error { return sendTable(l, Styles, c.style, out[Styles]) })
-	g.Go(func() error { return sendTable(l, Features, c.feature, out[Features]) })
-	g.Go(func() error { return sendTable(l, Related, c.related, out[Related]) })
-	g.Go(func() error { return sendTable(l, Skus, c.sku, out[Skus]) })
-	g.Go(func() error { return sendTable(l, Photos, c.photo, out[Photos]) })
+	g.Go(func() error { return sendTable(l, c, Products, c.product, (*Batch).addProduct, out[Products]) })
+	g.Go(func() error { return sendTable(l, c, Styles, c.style, (*Batch).addStyle, out[Styles]) })
+	g.Go(func() error { return sendTable(l, c, Features, c.feature, (*Batch).addFeature, out[Features]) })
+	g.Go(func() error { return sendTable(l, c, Related, c.related, (*Batch).addRelated, out[Related]) })
+	g.Go(func() error { return sendTable(l, c, Skus, c.sku, (*Batch).addSku, out[Skus]) })
+	g.Go(func() error { return sendTable(l, c, Photos, c.photo, (*Batch).addPhoto, out[Photos]) })
 	if err := g.Wait(); err != nil {
 		return res, err
 	}
@@ -171,12 +234,14 @@ func Stream(ctx context.Context, e *Export, parents *Parents, opts Options, out 
 }
 
 // sendTable streams one file's accepted rows to out, closing it at the end.
-func sendTable[T any](l *load, t Table, accept func(r *T, pos int32, v []any) (string, string), out chan<- *Batch) error {
+func sendTable[T any](l *load, c *checks, t Table, accept func(r *T, pos int32, v []any) (string, string),
+	add func(*Batch, *T, int32, *checks), out chan<- *Batch) error {
 	defer close(out)
 	src, err := openTable(l, t, accept)
 	if err != nil {
 		return err
 	}
+	src.vals = nil // the adder takes the values from the row
 	b := newBatch(t)
 	send := func() error {
 		select {
@@ -188,7 +253,7 @@ func sendTable[T any](l *load, t Table, accept func(r *T, pos int32, v []any) (s
 		}
 	}
 	for src.Next() {
-		b.add(src.vals)
+		add(b, src.sc.Row(), int32(src.sc.Line()), c)
 		if b.N == batchRows || len(b.arena) >= batchBytes {
 			if err := send(); err != nil {
 				src.rw.Close()
