@@ -26,11 +26,9 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,6 +36,8 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 	"github.com/valyala/fasthttp"
+
+	"github.com/elier/catalogue/bench/target"
 )
 
 func main() {
@@ -51,22 +51,12 @@ func main() {
 	conns := flag.Int("conns", 256, "connections at most")
 	flag.Parse()
 
-	pick := func(max int) int {
-		if *dist == "skewed" {
-			return int(math.Pow(float64(max), rand.Float64()))
-		}
-		return 1 + rand.IntN(max)
+	picker, err := target.New(*route, *dist, *n, uint64(time.Now().UnixNano()))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rate:", err)
+		os.Exit(2)
 	}
-	path := func() string {
-		switch *route {
-		case "list":
-			return "/products?count=5&page=" + strconv.Itoa(pick(*n/5))
-		case "product":
-			return "/products/" + strconv.Itoa(pick(*n))
-		default:
-			return "/products/" + strconv.Itoa(pick(*n)) + "/" + *route
-		}
-	}
+	path := picker.Path
 
 	cpu0 := cpuTime()
 	var res result
@@ -108,9 +98,13 @@ type result struct {
 }
 
 func runVegeta(base string, path func() string, freq int, dur time.Duration, conns int) result {
+	var mu sync.Mutex // vegeta's workers call the targeter concurrently; the picker is not safe for that
 	targeter := func(t *vegeta.Target) error {
+		mu.Lock()
+		p := path()
+		mu.Unlock()
 		t.Method = http.MethodGet
-		t.URL = base + path()
+		t.URL = base + p
 		return nil
 	}
 	attacker := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Connections(conns), vegeta.Timeout(5*time.Second))
