@@ -82,7 +82,7 @@ stop_ceiling() { kill "$ceilpid"; wait "$ceilpid" 2>/dev/null || true; }
 
 echo "## API (\`make bench-api\`, scripts/bench-api.sh)"
 echo
-provenance "make bench-api BENCH_API_SIZES=\"$sizes\" BENCH_DURATION=$dur BENCH_ROUNDS=$rounds" \
+provenance "BENCH_API_SIZES='$sizes' BENCH_DURATION=$dur BENCH_ROUNDS=$rounds BENCH_API_ROUTES='$routes' BENCH_API_DISTS='$dists' BENCH_API_CODINGS='$codings' BENCH_SIZE_SAMPLES=$samples BENCH_RATES='$rates' BENCH_VEGETA_RATES='$vegeta_rates' make bench-api" \
   "generated exports of $(echo "$sizes" | sed 's/ /, /g') products (seed 1), loaded by elier-etl"
 echo
 echo "wrk -t2 -c64 -d$dur --latency on loopback (the load generator shares the machine). Clients"

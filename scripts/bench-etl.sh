@@ -188,7 +188,14 @@ if [ "$incremental" = 1 ]; then
 fi
 echo "## Loader (\`make bench-etl\`, scripts/bench-etl.sh)"
 echo
-provenance "make bench-etl BENCH_PRODUCTS=$products BENCH_ROUNDS=$rounds BENCH_STOCK=$stock" "$data"
+provenance "BENCH_PRODUCTS=$products BENCH_ROUNDS=$rounds BENCH_CHANGE=$change BENCH_SEED=${BENCH_SEED:-1} BENCH_STOCK=$stock make bench-etl" "$data"
+echo
+echo "Checks, each failing the run: every COPY and load exits 0. The floor's rows in each table equal the"
+echo "file's physical lines (\`wc -l\`, plus one for a last line without its line end): the floor reads"
+echo "bytes, one line one row (FORMAT csv with a delimiter and quote byte the export never holds), so"
+echo "unlike a plain \`COPY ... CSV\`, which reads a broken-quote line on into the next ones, it cannot"
+echo "merge lines. The loader's summary JSON, per file: read = lines - 1 (the header; this export has no"
+echo "blank lines and no quoted line breaks) and loaded + rejected = read."
 echo
 python3 - "$rec" "$incremental" "$changes" <<'PY'
 import collections, sys

@@ -105,7 +105,7 @@ echo "## Rebuild under load (\`make bench-rebuild\`, scripts/bench-rebuild.sh)"
 echo
 data="$n products (seed 1)"
 [ "${#kinds[@]}" = 2 ] && data+="; revision 1 with --change $change: $(grep -c . "$dir1.changes") products in its changes file"
-provenance "make bench-rebuild BENCH_REBUILD_PRODUCTS=$n BENCH_ROUNDS=$rounds BENCH_BEFORE=$before BENCH_AFTER=$after" "$data"
+provenance "BENCH_REBUILD_PRODUCTS=$n BENCH_ROUNDS=$rounds BENCH_CHANGE=$change BENCH_CONNS=$conns BENCH_WARMUP=$warmup BENCH_BEFORE=$before BENCH_AFTER=$after make bench-rebuild" "$data"
 echo
 echo "Load: bench/persec, $conns connections, closed loop, skewed /products/:id/styles (P(id) ~ 1/id), no"
 echo "Accept-Encoding; $warmup s of warm-up, then $before s before the rebuild starts. Throughput before"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench-section.sh NAME SCRIPT: runs one benchmark script and writes what it
+# bench-section.sh NAME SCRIPT: runs one benchmark script (with bash) and writes what it
 # prints into docs/BENCHMARKS.md between the lines
 #
 #   <!-- BEGIN NAME ... -->
@@ -17,7 +17,7 @@ doc=${BENCH_DOC:-docs/BENCHMARKS.md}
 mkdir -p .bench
 out=.bench/$name.md
 # tee: the run's progress is visible while it runs.
-if ! "$script" | tee "$out.tmp"; then
+if ! bash "$script" | tee "$out.tmp"; then
   mv "$out.tmp" ".bench/$name.failed.md"
   echo "bench-section: $script failed; $doc unchanged (output: .bench/$name.failed.md)" >&2
   exit 1

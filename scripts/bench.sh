@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 parts=(bench-etl bench-api bench-rebuild)
-[ -x scripts/bench-cart.sh ] && parts+=(bench-cart)
+[ -f scripts/bench-cart.sh ] && parts+=(bench-cart)
 failed=()
 for p in "${parts[@]}"; do
   scripts/bench-section.sh "$p" "scripts/$p.sh" || failed+=("$p")

@@ -22,22 +22,19 @@ import (
 )
 
 func main() {
-	base := flag.String("url", "http://127.0.0.1:3300", "API base URL")
-	route := flag.String("route", "styles", "list, product, styles or related")
-	dist := flag.String("dist", "uniform", "uniform or skewed (P(id) proportional to 1/id)")
-	n := flag.Int("n", 1000000, "number of products")
+	tf := target.AddFlags(flag.CommandLine, "uniform", 1000000)
 	samples := flag.Int("samples", 1000, "requests to measure")
 	accept := flag.String("accept-encoding", "", "the Accept-Encoding header to send (empty: none)")
 	seed := flag.Uint64("seed", 1, "seed of the ids drawn")
 	flag.Parse()
-	if err := run(*base, *route, *dist, *n, *samples, *accept, *seed); err != nil {
+	if err := run(tf, *samples, *accept, *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "bodysize:", err)
 		os.Exit(1)
 	}
 }
 
-func run(base, route, dist string, n, samples int, accept string, seed uint64) error {
-	picker, err := target.New(route, dist, n, seed)
+func run(tf target.Flags, samples int, accept string, seed uint64) error {
+	picker, err := tf.Picker(seed)
 	if err != nil {
 		return err
 	}
@@ -54,7 +51,7 @@ func run(base, route, dist string, n, samples int, accept string, seed uint64) e
 	codings := map[string]int{}
 	for range samples {
 		req.Reset()
-		req.SetRequestURI(base + picker.Path())
+		req.SetRequestURI(*tf.URL + picker.Path())
 		if accept != "" {
 			req.Header.Set(fasthttp.HeaderAcceptEncoding, accept)
 		}
@@ -81,7 +78,7 @@ func run(base, route, dist string, n, samples int, accept string, seed uint64) e
 	}
 	slices.Sort(mix)
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{
-		"route": route, "dist": dist, "samples": samples, "accept_encoding": accept,
+		"route": *tf.Route, "dist": *tf.Dist, "samples": samples, "accept_encoding": accept,
 		"median_bytes": sizes[(len(sizes)-1)/2], "min_bytes": sizes[0], "max_bytes": sizes[len(sizes)-1],
 		"content_encoding": coding, "codings": strings.Join(mix, " "),
 	})

@@ -34,10 +34,7 @@ import (
 )
 
 func main() {
-	base := flag.String("url", "http://127.0.0.1:3300", "API base URL")
-	route := flag.String("route", "styles", "list, product, styles or related")
-	dist := flag.String("dist", "skewed", "uniform or skewed (P(id) proportional to 1/id)")
-	n := flag.Int("n", 100000, "number of products")
+	tf := target.AddFlags(flag.CommandLine, "skewed", 100000)
 	conns := flag.Int("conns", 64, "connections, each with one request in flight")
 	dur := flag.Duration("duration", 0, "how long to run (0: until SIGINT or SIGTERM)")
 	counters := flag.String("counters", "elier_cache_hits_total,elier_cache_misses_total,elier_build_changes_total",
@@ -52,7 +49,7 @@ func main() {
 		ctx, cancel = context.WithTimeout(ctx, *dur)
 		defer cancel()
 	}
-	cfg := config{base: *base, route: *route, dist: *dist, n: *n, conns: *conns,
+	cfg := config{flags: tf, conns: *conns,
 		counters: split(*counters), gauges: split(*gauges)}
 	if err := run(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "persec:", err)
@@ -61,9 +58,9 @@ func main() {
 }
 
 type config struct {
-	base, route, dist string
-	n, conns          int
-	counters, gauges  []string
+	flags            target.Flags
+	conns            int
+	counters, gauges []string
 }
 
 func split(s string) []string {
@@ -87,11 +84,12 @@ type second struct {
 }
 
 func run(ctx context.Context, cfg config) error {
-	addr := strings.TrimPrefix(cfg.base, "http://")
+	base := *cfg.flags.URL
+	addr := strings.TrimPrefix(base, "http://")
 	client := &fasthttp.HostClient{Addr: addr, MaxConns: cfg.conns, ReadTimeout: 5 * time.Second,
 		WriteTimeout: 5 * time.Second, MaxIdemponentCallAttempts: 1}
 	scraper := &fasthttp.HostClient{Addr: addr, ReadTimeout: 2 * time.Second}
-	prev, err := scrape(scraper, cfg.base)
+	prev, err := scrape(scraper, base)
 	if err != nil {
 		return err
 	}
@@ -100,7 +98,7 @@ func run(ctx context.Context, cfg config) error {
 	defer stopLoad()
 	var wg sync.WaitGroup
 	for i := range cfg.conns {
-		picker, err := target.New(cfg.route, cfg.dist, cfg.n, uint64(time.Now().UnixNano())+uint64(i))
+		picker, err := cfg.flags.Picker(uint64(time.Now().UnixNano()) + uint64(i))
 		if err != nil {
 			return err
 		}
@@ -124,7 +122,7 @@ func run(ctx context.Context, cfg config) error {
 			line := second{Second: s, Unix: float64(t.UnixNano()) / 1e9,
 				Requests: requests.Swap(0), Errors: errors.Swap(0),
 				Counters: map[string]float64{}, Gauges: map[string]float64{}}
-			cur, err := scrape(scraper, cfg.base)
+			cur, err := scrape(scraper, base)
 			if err != nil {
 				return err
 			}

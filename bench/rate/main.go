@@ -41,17 +41,14 @@ import (
 )
 
 func main() {
-	base := flag.String("url", "http://127.0.0.1:3300", "API base URL")
-	route := flag.String("route", "styles", "list, product, styles or related")
-	dist := flag.String("dist", "uniform", "uniform or skewed (P(id) proportional to 1/id)")
-	n := flag.Int("n", 1000000, "number of products")
+	tf := target.AddFlags(flag.CommandLine, "uniform", 1000000)
 	freq := flag.Int("rate", 5000, "requests per second")
 	dur := flag.Duration("duration", 10*time.Second, "how long to send")
 	engine := flag.String("client", "fasthttp", "fasthttp or vegeta")
 	conns := flag.Int("conns", 256, "connections at most")
 	flag.Parse()
 
-	picker, err := target.New(*route, *dist, *n, uint64(time.Now().UnixNano()))
+	picker, err := tf.Picker(uint64(time.Now().UnixNano()))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rate:", err)
 		os.Exit(2)
@@ -62,9 +59,9 @@ func main() {
 	var res result
 	switch *engine {
 	case "vegeta":
-		res = runVegeta(*base, path, *freq, *dur, *conns)
+		res = runVegeta(*tf.URL, path, *freq, *dur, *conns)
 	case "fasthttp":
-		res = runFasthttp(*base, path, *freq, *dur, *conns)
+		res = runFasthttp(*tf.URL, path, *freq, *dur, *conns)
 	default:
 		fmt.Fprintf(os.Stderr, "rate: unknown -client %q\n", *engine)
 		os.Exit(2)
@@ -80,7 +77,7 @@ func main() {
 		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
 	}
 	out := map[string]any{
-		"client": *engine, "route": *route, "dist": *dist, "rate": *freq, "requests": len(lat), "errors": res.errors,
+		"client": *engine, "route": *tf.Route, "dist": *tf.Dist, "rate": *freq, "requests": len(lat), "errors": res.errors,
 		"achieved_rate": math.Round(float64(len(lat)) / res.elapsed.Seconds()),
 		"p50_ms":        q(0.50), "p99_ms": q(0.99), "p999_ms": q(0.999), "max_ms": q(1),
 		"client_cpu_us_per_req": math.Round(float64(cpu.Microseconds()) / float64(max(1, len(lat)))),

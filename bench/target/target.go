@@ -6,6 +6,7 @@
 package target
 
 import (
+	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -60,3 +61,23 @@ func (p *Picker) Path() string {
 		return "/products/" + strconv.Itoa(p.pick(p.n)) + "/" + p.route
 	}
 }
+
+// Flags are the command-line flags every benchmark tool shares: where the
+// API is and which requests to draw.
+type Flags struct {
+	URL, Route, Dist *string
+	N                *int
+}
+
+// AddFlags registers -url, -route, -dist and -n on fs.
+func AddFlags(fs *flag.FlagSet, dist string, n int) Flags {
+	return Flags{
+		URL:   fs.String("url", "http://127.0.0.1:3300", "API base URL"),
+		Route: fs.String("route", "styles", "list, product, styles or related"),
+		Dist:  fs.String("dist", dist, "uniform or skewed (P(id) proportional to 1/id)"),
+		N:     fs.Int("n", n, "number of products"),
+	}
+}
+
+// Picker is New with the flags' route, distribution and size.
+func (f Flags) Picker(seed uint64) (*Picker, error) { return New(*f.Route, *f.Dist, *f.N, seed) }
