@@ -67,8 +67,8 @@ stop: ## stop what `make run` started and the private Postgres
 	@scripts/pg.sh stop
 
 .PHONY: clean
-clean: stop ## stop everything and remove bin/, .pg/ and .run/
-	rm -rf $(BIN) .pg .run
+clean: stop ## stop everything and remove bin/, .pg/, .pg-stock/ (bench-etl's stock server) and .run/
+	rm -rf $(BIN) .pg .pg-stock .run
 
 # Each benchmark writes its own section of docs/BENCHMARKS.md (between
 # BEGIN/END markers; the hand-written analysis is never touched). Knobs are

@@ -107,7 +107,7 @@ for n in $sizes; do
   echo
   echo "Median of $rounds rounds; each round runs the ceiling, then the API, $dur each. Load average before: $(cut -d' ' -f1-3 /proc/loadavg)."
   echo
-  echo "| route | ids | client | API's coding | body bytes (median; min-max) | req/s | × ceiling (median round) | rounds' ratios | ceiling req/s | p50 ms | p99 ms | errors |"
+  echo "| route | ids | client | API's coding | body bytes (median; min-max) | req/s, median round (min-max) | × ceiling (median round) | rounds' ratios | ceiling req/s | p50 ms | p99 ms | errors |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   for route in $routes; do
     for d in $dists; do
@@ -132,6 +132,7 @@ print(m["median_bytes"], m["min_bytes"], m["max_bytes"], m["content_encoding"] o
         errs=$(printf '%s\n' "${rs[@]}" | awk '{e += $6} END {print e}')
         ratios=$(printf '%s\n' "${rs[@]}" | awk '{printf "%s%.2f", (NR>1 ? " " : ""), $1}')
         read -r ratio rps c p50 p99 _ < <(printf '%s\n' "${rs[@]}" | sort -n | awk -v m=$(( (rounds + 1) / 2 )) 'NR==m')
+        rps+=" ($(printf '%s\n' "${rs[@]}" | awk '{print $2}' | sort -n | sed -n '1p;$p' | paste -sd-))"
         printf "| %s | %s | %s | %s | %s; %s-%s | %s | %.2f | %s | %s | %s | %s | %s |\n" \
           "$route" "$d" "$coding" "${mix//,/ }" "$body" "$lo" "$hi" "$rps" "$ratio" "$ratios" "$c" "$p50" "$p99" "$errs"
       done

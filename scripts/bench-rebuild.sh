@@ -97,7 +97,7 @@ for r in $(seq "$rounds"); do
     kill -TERM "$loadpid"
     wait "$loadpid" || { echo "bench-rebuild: bin/persec failed" >&2; exit 1; }
     loadpid=
-    printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$kind" "$t0" "$t1" "$out" >>"$work/runs.tsv"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$kind" "$t0" "$t1" "$out" "$work/$r-$kind.log.json" >>"$work/runs.tsv"
   done
 done
 
@@ -145,15 +145,20 @@ def analyse(t0, t1, path):
 
 runs = {}
 for line in open(runs_path):
-    r, kind, t0, t1, path = line.rstrip("\n").split("\t")
-    runs.setdefault(kind, []).append((int(r), analyse(float(t0), float(t1), path)))
+    r, kind, t0, t1, path, summary = line.rstrip("\n").split("\t")
+    a = analyse(float(t0), float(t1), path)
+    s = json.load(open(summary))
+    # what the loader says it did: a full build before the loader had kinds
+    a["loader"] = s.get("kind", "full") + ("" if "products" not in s else
+        ", %d changed, %d added, %d removed" % tuple(s["products"][k] for k in ("changed", "added", "removed")))
+    runs.setdefault(kind, []).append((int(r), a))
 
-print("| rebuild | round | rebuild s | req/s before | req/s during | min 1-s req/s after the swap | × before | hit ratio before | hit ratio, 5 s after the swap | × before | errors | swap seen by |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| rebuild | loader's summary | round | rebuild s | req/s before | req/s during | min 1-s req/s after the swap | × before | hit ratio before | hit ratio, 5 s after the swap | × before | errors | swap seen by |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for kind, rs in runs.items():
     for r, a in rs:
-        print("| %s | %d | %.1f | %.0f | %.0f | %d (at +%.0f s) | %.2f | %.3f | %.3f | %.2f | %d | %s |" % (
-            kind, r, a["rebuild_s"], a["rps_before"], a["rps_during"], a["min_after"], a["min_at"], a["min_ratio"],
+        print("| %s | %s | %d | %.1f | %.0f | %.0f | %d (at +%.0f s) | %.2f | %.3f | %.3f | %.2f | %d | %s |" % (
+            kind, a["loader"], r, a["rebuild_s"], a["rps_before"], a["rps_during"], a["min_after"], a["min_at"], a["min_ratio"],
             a["hit_before"], a["hit_after5"], a["hit_after5"] / a["hit_before"], a["errors"], a["seen"]))
 print()
 for kind, rs in runs.items():
