@@ -83,7 +83,7 @@ stop_ceiling() { kill "$ceilpid"; wait "$ceilpid" 2>/dev/null || true; }
 echo "## API (\`make bench-api\`, scripts/bench-api.sh)"
 echo
 provenance "BENCH_API_SIZES='$sizes' BENCH_DURATION=$dur BENCH_ROUNDS=$rounds BENCH_API_ROUTES='$routes' BENCH_API_DISTS='$dists' BENCH_API_CODINGS='$codings' BENCH_SIZE_SAMPLES=$samples BENCH_RATES='$rates' BENCH_VEGETA_RATES='$vegeta_rates' make bench-api" \
-  "generated exports of $(echo "$sizes" | sed 's/ /, /g') products (seed 1), loaded by elier-etl"
+  "generated exports of ${sizes// /, } products (seed 1), loaded by elier-etl"
 echo
 echo "wrk -t2 -c64 -d$dur --latency on loopback (the load generator shares the machine). Clients"
 echo "\"compressed\" send \`Accept-Encoding: $browser_ae\`, \"identity\" none. The ceiling"
@@ -100,7 +100,7 @@ for n in $sizes; do
   DATABASE_URL=$url "$etl" load --if-changed --max-shrink 1 --progress none --reject-dir ".bench/rejects-$n" "$dir" >/dev/null 2>".bench/load-$n.log" \
     || { echo "bench-api: loading $dir failed (.bench/load-$n.log)" >&2; exit 1; }
 
-  bin/elier-api --addr "$api" --database-url "$url" 2>.bench/api-$n.log & apipid=$!; pids+=($apipid)
+  bin/elier-api --addr "$api" --database-url "$url" 2>".bench/api-$n.log" & apipid=$!; pids+=("$apipid")
   wait_http "$api" /readyz
 
   echo "### $n products"
@@ -172,7 +172,7 @@ print("| %s | %s | %s | %d | %s | %d | %s | %s | %s | %s | %s | %s |" % (m["clie
     echo
   fi
   rss=$(awk '/VmHWM/ {print int($2/1024)}' /proc/$apipid/status)
-  echo "elier-api peak RSS at $n products: $rss MiB (cache budget $(grep -o '"cache_mb":[0-9]*' .bench/api-$n.log | head -1 | cut -d: -f2) MiB)."
+  echo "elier-api peak RSS at $n products: $rss MiB (cache budget $(grep -o '"cache_mb":[0-9]*' ".bench/api-$n.log" | head -1 | cut -d: -f2) MiB)."
   echo
   kill $apipid; wait $apipid 2>/dev/null || true
 done

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench-lib.sh: what the benchmark scripts share; sourced, never run.
 #
 # BENCH_ETL names the elier-etl binary the scripts run (bin/elier-etl by

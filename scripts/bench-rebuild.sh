@@ -11,7 +11,8 @@
 # second the answers and the change of the API's cache counters
 # (elier_cache_hits_total, elier_cache_misses_total from /metrics) and the
 # live build, so the swap is seen where the API saw it (the second in which
-# elier_build_changes_total moved, else the loader's exit).
+# elier_build_changes_total moved, else elier_live_build_id, else the
+# loader's exit).
 #
 # Each round runs (a) then (b): BENCH_WARMUP s of load, BENCH_BEFORE s
 # measured before the rebuild starts, the rebuild, BENCH_AFTER s after it
@@ -125,6 +126,10 @@ def analyse(t0, t1, path):
     pre = [s for s in secs if t0 - before <= s["unix"] <= t0]
     swap = next((i for i, s in enumerate(secs) if s["unix"] > t0 and s["counters"].get("elier_build_changes_total", 0) > 0), None)
     seen = "elier_build_changes_total"
+    if swap is None:  # the live build gauge changed
+        build = lambda s: s["gauges"].get("elier_live_build_id")
+        swap = next((i for i, s in enumerate(secs) if i > 0 and s["unix"] > t0 and build(s) is not None and build(s) != build(secs[i - 1])), None)
+        seen = "elier_live_build_id"
     if swap is None:  # no counter moved: the first second that ended after the loader exited
         swap = next(i for i, s in enumerate(secs) if s["unix"] > t1)
         seen = "loader exit"
