@@ -107,6 +107,7 @@ for n in $sizes; do
   echo
   echo "Median of $rounds rounds; each round runs the ceiling, then the API, $dur each. Load average before: $(cut -d' ' -f1-3 /proc/loadavg)."
   echo
+  targets=()
   echo "| route | ids | client | API's coding | body bytes (median; min-max) | req/s, median round (min-max) | × ceiling (median round) | rounds' ratios | ceiling req/s | p50 ms | p99 ms | errors |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   for route in $routes; do
@@ -135,10 +136,21 @@ print(m["median_bytes"], m["min_bytes"], m["max_bytes"], m["content_encoding"] o
         rps+=" ($(printf '%s\n' "${rs[@]}" | awk '{print $2}' | sort -n | sed -n '1p;$p' | paste -sd-))"
         printf "| %s | %s | %s | %s | %s; %s-%s | %s | %.2f | %s | %s | %s | %s | %s |\n" \
           "$route" "$d" "$coding" "${mix//,/ }" "$body" "$lo" "$hi" "$rps" "$ratio" "$ratios" "$c" "$p50" "$p99" "$errs"
+        if [ "$d" = uniform ] && [ "$coding" = compressed ]; then
+          want=0.7
+          case $route in product | related) want=0.8 ;; esac
+          targets+=("$route uniform, compressed: $(printf %.2f "$ratio") × ceiling, target >= $want: $(awk -v r="$ratio" -v w="$want" 'BEGIN { print (r >= w ? "met" : "not met") }')")
+        fi
       done
     done
   done
   echo
+  if [ "${#targets[@]}" -gt 0 ]; then
+    echo "Targets (issue 14, stated for 1,000,011 products; median round):"
+    echo
+    printf -- '- %s\n' "${targets[@]}"
+    echo
+  fi
 
   if [ "$n" = "${sizes##* }" ]; then
     echo "Fixed rates (bench/rate, open loop, $dur each, latency counted from each request's due time), /products/:id/styles; the median of $rounds rounds by p99, with every round's p99:"

@@ -47,7 +47,7 @@ rec=$work/runs.tsv
 dir0=.bench/export-$products
 generate_export "$products" "$dir0"
 incremental=0 changes=
-if etl_supports generate --revision && etl_supports load --full; then
+if etl_supports generate --revision && etl_supports generate --changes && etl_supports load --full; then
   incremental=1
   dir1=.bench/export-$products-r1-$change
   changes=$dir1.changes
@@ -250,6 +250,7 @@ for server in ("project", "stock"):
         s = settings[server]
         print("| %s | %s | %s |" % (server, ", ".join(s[:5]), s[5]))
 print()
+targets = []  # (what, target, server, measured, met)
 print("| server | run | seconds | × floor (median round) | rounds' × floor | × full build | WAL MB | WAL × full | peak RSS MiB | checks |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for server in ("project", "stock"):
@@ -265,6 +266,9 @@ for server in ("project", "stock"):
     print("| %s | full build (`load%s`) | %s | %.2f | %s | 1 | %s | 1 | %s | exit 0, read = lines - 1, loaded + rejected = read, kind %s |" % (
         server, " --full" if incremental else "", mmm(full), m[1], ratios, mmm([w / 2**20 for w in fwal], "%.0f"),
         mmm([int(x["full"][2]) / 2**20 for x in R], "%.0f"), "/".join(sorted({x["full"][3] for x in R}))))
+    targets.append(("full build", "<= 1.5x the floor", server, "%.2fx" % m[1], m[1] <= 1.5))
+    rss = max(int(x[k][2]) for x in R for k in ("full", "incremental") if k in x)
+    targets.append(("peak RSS of elier-etl, every load", "<= 1 GiB", server, "%.0f MiB" % (rss / 2**20), rss <= 2**30))
     if not incremental:
         continue
     floor1 = [float(x["floor1"][0]) for x in R]
@@ -280,6 +284,20 @@ for server in ("project", "stock"):
     print("| %s | incremental load of revision 1 | %s | %.2f | %s | %.2f (rounds %s) | %s | %.3f (rounds %s) | %s | exit 0, read = lines - 1, loaded + rejected = read, kind %s; documents written (changed + added) %s vs %d in the changes file |" % (
         server, mmm(inc), m[1], ratios, mf[1], ratios_f, mmm([w / 2**20 for w in iwal], "%.0f"), mw[1], ratios_w,
         mmm([int(x["incremental"][2]) / 2**20 for x in R], "%.0f"), kinds, "/".join(map(str, written)), expected))
+    targets += [
+        ("incremental load, wall", "<= 0.3x the floor of the same export", server, "%.2fx" % m[1], m[1] <= 0.3),
+        ("incremental load, wall", "<= 0.2x a full build", server, "%.2fx" % mf[1], mf[1] <= 0.2),
+        ("WAL of the incremental load", "<= 5% of a full build's", server, "%.1f%%" % (100 * mw[1]), mw[1] <= 0.05),
+        ("documents written (changed + added)", "the changes file's changed + added (%d)" % expected, server,
+         "/".join(map(str, written)), written == [expected]),
+    ]
+print()
+print("Targets (issue 11), the median round's figure on each server:")
+print()
+print("| what | target | server | measured | met |")
+print("|---|---|---|---|---|")
+for what, target, server, got, met in targets:
+    print("| %s | %s | %s | %s | %s |" % (what, target, server, got, "yes" if met else "no"))
 print()
 if not incremental:
     print("Incremental rows: not measured, this elier-etl has no `generate --revision` / `load --full` yet.")
