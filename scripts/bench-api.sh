@@ -83,7 +83,7 @@ stop_ceiling() { kill "$ceilpid"; wait "$ceilpid" 2>/dev/null || true; }
 echo "## API (\`make bench-api\`, scripts/bench-api.sh)"
 echo
 provenance "BENCH_API_SIZES='$sizes' BENCH_DURATION=$dur BENCH_ROUNDS=$rounds BENCH_API_ROUTES='$routes' BENCH_API_DISTS='$dists' BENCH_API_CODINGS='$codings' BENCH_SIZE_SAMPLES=$samples BENCH_RATES='$rates' BENCH_VEGETA_RATES='$vegeta_rates' make bench-api" \
-  "generated exports of ${sizes// /, } products (seed 1), loaded by elier-etl"
+  "generated exports of ${sizes// /, } products (BENCH_SEED=${BENCH_SEED:-1}), loaded by elier-etl"
 echo
 echo "wrk -t2 -c64 -d$dur --latency on loopback (the load generator shares the machine). Clients"
 echo "\"compressed\" send \`Accept-Encoding: $browser_ae\`, \"identity\" none. The ceiling"
@@ -95,7 +95,7 @@ for n in $sizes; do
   db=elier_bench_$n
   url=$(db_url "$DATABASE_URL" "$db")
   psql -qX "$DATABASE_URL" -c "CREATE DATABASE $db" >/dev/null 2>&1 || true
-  dir=.bench/export-$n
+  dir=$(export_dir "$n")
   generate_export "$n" "$dir"
   DATABASE_URL=$url "$etl" load --if-changed --max-shrink 1 --progress none --reject-dir ".bench/rejects-$n" "$dir" >/dev/null 2>".bench/load-$n.log" \
     || { echo "bench-api: loading $dir failed (.bench/load-$n.log)" >&2; exit 1; }

@@ -44,12 +44,12 @@ mkdir -p "$work"
 rec=$work/runs.tsv
 : >"$rec"
 
-dir0=.bench/export-$products
+dir0=$(export_dir "$products")
 generate_export "$products" "$dir0"
 incremental=0 changes=
 if etl_supports generate --revision && etl_supports generate --changes && etl_supports load --full; then
   incremental=1
-  dir1=.bench/export-$products-r1-$change
+  dir1=$(export_dir "$products" 1 "$change")
   changes=$dir1.changes
   generate_export "$products" "$dir1" 1 "$changes" "$change"
 fi

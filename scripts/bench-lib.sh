@@ -63,6 +63,15 @@ db_url() { echo "$1" | sed -E "s#/[^/?]*(\\?|\$)#/$2\\1#"; }
 # pipefail the writer's SIGPIPE would count as "no".)
 etl_supports() { local h; h=$("$etl" "$1" --help 2>/dev/null) && grep -q -- "$2\\b" <<<"$h"; }
 
+# export_dir N [REVISION FRACTION]: where the scripts keep that export (shared
+# between them: each is generated once).
+export_dir() {
+  local d=.bench/export-$1
+  [ "${BENCH_SEED:-1}" != 1 ] && d+=-s$BENCH_SEED
+  [ -n "${2:-}" ] && d+=-r$2-$3
+  echo "$d"
+}
+
 # generate_export N DIR [REVISION CHANGES_FILE FRACTION]: writes the export
 # once (revision 0, or REVISION with its changes file when the generator has
 # --revision). Deterministic: the same arguments give the same files.

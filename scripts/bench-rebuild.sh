@@ -43,11 +43,11 @@ rm -rf "$work"
 mkdir -p "$work" bin
 go build -o bin/persec ./bench/persec
 
-dir0=.bench/export-$n
+dir0=$(export_dir "$n")
 generate_export "$n" "$dir0"
 kinds=(full)
 if etl_supports generate --revision && etl_supports generate --changes && etl_supports load --full; then
-  dir1=.bench/export-$n-r1-$change
+  dir1=$(export_dir "$n" 1 "$change")
   generate_export "$n" "$dir1" 1 "$dir1.changes" "$change"
   kinds+=(incremental)
 fi
@@ -104,7 +104,7 @@ done
 
 echo "## Rebuild under load (\`make bench-rebuild\`, scripts/bench-rebuild.sh)"
 echo
-data="$n products (seed 1)"
+data="$n products (BENCH_SEED=${BENCH_SEED:-1})"
 [ "${#kinds[@]}" = 2 ] && data+="; revision 1 with --change $change: $(grep -c . "$dir1.changes") products in its changes file"
 provenance "BENCH_REBUILD_PRODUCTS=$n BENCH_ROUNDS=$rounds BENCH_CHANGE=$change BENCH_CONNS=$conns BENCH_WARMUP=$warmup BENCH_BEFORE=$before BENCH_AFTER=$after make bench-rebuild" "$data"
 echo
