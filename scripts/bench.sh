@@ -1,22 +1,18 @@
 #!/usr/bin/env bash
-# bench.sh: both benchmarks, their tables written to docs/BENCHMARKS.md.
+# bench.sh: every benchmark, each writing its own section of
+# docs/BENCHMARKS.md (scripts/bench-section.sh): the loader against its
+# floor, the API against its ceiling, rebuilds under load, and the cart's
+# benchmark when scripts/bench-cart.sh exists. A part that fails leaves its
+# previous section in place; the others still run, and bench.sh then fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=docs/BENCHMARKS.md
-{
-  echo "# Benchmarks"
-  echo
-  echo "Written by \`make bench\` (scripts/bench.sh) on $(date -u +%Y-%m-%d). Figures on a shared"
-  echo "2-core machine are noisy: compare the ratios within one run, not absolute"
-  echo "numbers across runs. The load average at each run is in the tables."
-  echo
-  echo "## Loader (\`make bench-etl\`, scripts/bench-etl.sh)"
-  echo
-  scripts/bench-etl.sh
-  echo
-  echo "## API (\`make bench-api\`, scripts/bench-api.sh)"
-  echo
-  scripts/bench-api.sh
-} > "$out.tmp"
-mv "$out.tmp" "$out"
-cat "$out"
+parts=(bench-etl bench-api bench-rebuild)
+[ -f scripts/bench-cart.sh ] && parts+=(bench-cart)
+failed=()
+for p in "${parts[@]}"; do
+  scripts/bench-section.sh "$p" "scripts/$p.sh" || failed+=("$p")
+done
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "bench: failed: ${failed[*]} (their sections in docs/BENCHMARKS.md are the previous run's)" >&2
+  exit 1
+fi

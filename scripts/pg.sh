@@ -11,6 +11,10 @@
 # $ELIER_PGDIR/run, with trust authentication: it is a private scratch cluster,
 # never a server to expose. PostgreSQL refuses to run as root, so as root the
 # server runs as the `postgres` OS user that Debian's packages create.
+#
+# ELIER_PG_STOCK=1 when the cluster is created keeps initdb's default settings
+# (only where it listens is set): the loader benchmark also runs on such a
+# server, as a new user's would be, not only on the tuned one.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,13 +69,18 @@ start)
     [ "$(id -u)" = 0 ] && { id postgres >/dev/null 2>&1 || useradd --system postgres; chown -R postgres: "$pgdir"; }
     as_owner "$bindir/initdb" -D "$data" -U elier --auth=trust -E UTF8 --locale=C.UTF-8 >"$pgdir/initdb.log" 2>&1 \
       || { cat "$pgdir/initdb.log" >&2; die "initdb failed"; }
-    # Settings for a bulk-load-and-serve box of this size (2 cores, 24 GiB):
-    # big buffers and checkpoints far apart so a multi-GB rebuild is not
-    # throttled by checkpoints; the rest stays stock (fsync on).
+    # Where it listens, in every case (several checkouts run side by side).
     cat >>"$data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$sock'
+logging_collector = off
+CONF
+    if [ "${ELIER_PG_STOCK:-0}" != 1 ]; then
+      # Settings for a bulk-load-and-serve box of this size (2 cores, 24 GiB):
+      # big buffers and checkpoints far apart so a multi-GB rebuild is not
+      # throttled by checkpoints; the rest stays stock (fsync on).
+      cat >>"$data/postgresql.conf" <<CONF
 max_connections = 200
 shared_buffers = 2GB
 work_mem = 64MB
@@ -81,13 +90,13 @@ checkpoint_timeout = 30min
 wal_compression = on
 max_parallel_maintenance_workers = 2
 synchronous_commit = off
-logging_collector = off
 CONF
-    # autoprewarm: a restarted server reloads the pages it had in
-    # shared_buffers (the live build's documents) instead of serving its
-    # first minute from disk; only where the contrib module is installed.
-    if [ -f "$bindir/../lib/pg_prewarm.so" ]; then
-      echo "shared_preload_libraries = 'pg_prewarm'" >>"$data/postgresql.conf"
+      # autoprewarm: a restarted server reloads the pages it had in
+      # shared_buffers (the live build's documents) instead of serving its
+      # first minute from disk; only where the contrib module is installed.
+      if [ -f "$bindir/../lib/pg_prewarm.so" ]; then
+        echo "shared_preload_libraries = 'pg_prewarm'" >>"$data/postgresql.conf"
+      fi
     fi
   fi
   if ! running; then

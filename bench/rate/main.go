@@ -26,11 +26,9 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,43 +36,32 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 	"github.com/valyala/fasthttp"
+
+	"github.com/elier/catalogue/bench/target"
 )
 
 func main() {
-	base := flag.String("url", "http://127.0.0.1:3300", "API base URL")
-	route := flag.String("route", "styles", "list, product, styles or related")
-	dist := flag.String("dist", "uniform", "uniform or skewed (P(id) proportional to 1/id)")
-	n := flag.Int("n", 1000000, "number of products")
+	tf := target.AddFlags(flag.CommandLine, "uniform", 1000000)
 	freq := flag.Int("rate", 5000, "requests per second")
 	dur := flag.Duration("duration", 10*time.Second, "how long to send")
 	engine := flag.String("client", "fasthttp", "fasthttp or vegeta")
 	conns := flag.Int("conns", 256, "connections at most")
 	flag.Parse()
 
-	pick := func(max int) int {
-		if *dist == "skewed" {
-			return int(math.Pow(float64(max), rand.Float64()))
-		}
-		return 1 + rand.IntN(max)
+	picker, err := tf.Picker(uint64(time.Now().UnixNano()))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rate:", err)
+		os.Exit(2)
 	}
-	path := func() string {
-		switch *route {
-		case "list":
-			return "/products?count=5&page=" + strconv.Itoa(pick(*n/5))
-		case "product":
-			return "/products/" + strconv.Itoa(pick(*n))
-		default:
-			return "/products/" + strconv.Itoa(pick(*n)) + "/" + *route
-		}
-	}
+	path := picker.Path
 
 	cpu0 := cpuTime()
 	var res result
 	switch *engine {
 	case "vegeta":
-		res = runVegeta(*base, path, *freq, *dur, *conns)
+		res = runVegeta(*tf.URL, path, *freq, *dur, *conns)
 	case "fasthttp":
-		res = runFasthttp(*base, path, *freq, *dur, *conns)
+		res = runFasthttp(*tf.URL, path, *freq, *dur, *conns)
 	default:
 		fmt.Fprintf(os.Stderr, "rate: unknown -client %q\n", *engine)
 		os.Exit(2)
@@ -90,7 +77,7 @@ func main() {
 		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
 	}
 	out := map[string]any{
-		"client": *engine, "route": *route, "dist": *dist, "rate": *freq, "requests": len(lat), "errors": res.errors,
+		"client": *engine, "route": *tf.Route, "dist": *tf.Dist, "rate": *freq, "requests": len(lat), "errors": res.errors,
 		"achieved_rate": math.Round(float64(len(lat)) / res.elapsed.Seconds()),
 		"p50_ms":        q(0.50), "p99_ms": q(0.99), "p999_ms": q(0.999), "max_ms": q(1),
 		"client_cpu_us_per_req": math.Round(float64(cpu.Microseconds()) / float64(max(1, len(lat)))),
@@ -108,9 +95,13 @@ type result struct {
 }
 
 func runVegeta(base string, path func() string, freq int, dur time.Duration, conns int) result {
+	var mu sync.Mutex // vegeta's workers call the targeter concurrently; the picker is not safe for that
 	targeter := func(t *vegeta.Target) error {
+		mu.Lock()
+		p := path()
+		mu.Unlock()
 		t.Method = http.MethodGet
-		t.URL = base + path()
+		t.URL = base + p
 		return nil
 	}
 	attacker := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Connections(conns), vegeta.Timeout(5*time.Second))
