@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
+	"github.com/elier/catalogue/pkg/cart"
 	"github.com/elier/catalogue/pkg/loader"
 	"github.com/elier/catalogue/pkg/readmodel"
 )
@@ -83,6 +84,11 @@ Exit status: 0 on success (and when --if-changed finds nothing new),
 				return err
 			}
 			defer pool.Close()
+			// The cart's schema goes wherever the catalogue's does; it is
+			// never part of a build.
+			if err := cart.Migrate(ctx, pool); err != nil {
+				return err
+			}
 
 			bars := progress == "bars" || (progress == "auto" && isTerminal(a.stderr))
 			var stopProgress func()
@@ -174,6 +180,9 @@ func (a *app) rollbackCmd() *cobra.Command {
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withPool(cmd.Context(), url, func(pool *pgxpool.Pool) error {
+				if err := cart.Migrate(cmd.Context(), pool); err != nil {
+					return err
+				}
 				id, err := readmodel.Rollback(cmd.Context(), pool)
 				if errors.Is(err, readmodel.ErrBusy) {
 					return &exitError{code: exitBusy, err: err}
