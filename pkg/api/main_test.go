@@ -113,11 +113,12 @@ func listBody(docs []doc, first, last int) []byte {
 }
 
 // newCatalog returns the URL of a fresh database with the catalogue's
-// control schema and no build yet.
+// control schema, the cart's, and no build yet.
 func newCatalog(t testing.TB) string {
 	t.Helper()
 	url := pgtest.NewDatabase(t)
 	execSQL(t, url, sqlfiles.Must("catalog.sql"))
+	execSQL(t, url, sqlfiles.Must("cart.sql"))
 	return url
 }
 
