@@ -35,13 +35,13 @@ var tokenLen = base64.RawURLEncoding.EncodedLen(tokenBytes)
 
 // The cart's answers other than 201 and 200.
 var (
-	errCartBadBody  = &apiError{status: fasthttp.StatusBadRequest, body: `{"error":"the body must be JSON {\"sku_id\": N} or a form sku_id=N, N a positive 32-bit integer"}`}
-	errCartNoSku    = &apiError{status: fasthttp.StatusUnprocessableEntity, body: `{"error":"no such sku in the catalogue"}`}
-	errCartStock    = &apiError{status: fasthttp.StatusUnprocessableEntity, body: `{"error":"not enough stock for another unit of this sku"}`}
-	errCartFull     = &apiError{status: fasthttp.StatusUnprocessableEntity, body: `{"error":"a cart holds at most 100 distinct skus"}`}
-	errCartLarge    = &apiError{status: fasthttp.StatusRequestEntityTooLarge, body: `{"error":"request body too large: a cart request is at most 1 KiB"}`}
-	errCartMissing  = &apiError{status: fasthttp.StatusServiceUnavailable, body: `{"error":"the cart is not available yet"}`, retryAfter: "30"}
-	errCartMethod   = &apiError{status: fasthttp.StatusMethodNotAllowed, body: `{"error":"method not allowed: use GET, HEAD, POST or OPTIONS"}`, allow: cartMethods}
+	errCartBadBody = &apiError{status: fasthttp.StatusBadRequest, body: `{"error":"the body must be JSON {\"sku_id\": N} or a form sku_id=N, N a positive 32-bit integer"}`}
+	errCartNoSku   = &apiError{status: fasthttp.StatusUnprocessableEntity, body: `{"error":"no such sku in the catalogue"}`}
+	errCartStock   = &apiError{status: fasthttp.StatusUnprocessableEntity, body: `{"error":"not enough stock for another unit of this sku"}`}
+	errCartFull    = &apiError{status: fasthttp.StatusUnprocessableEntity, body: `{"error":"a cart holds at most 100 distinct skus"}`}
+	errCartLarge   = &apiError{status: fasthttp.StatusRequestEntityTooLarge, body: `{"error":"request body too large: a cart request is at most 1 KiB"}`}
+	errCartMissing = &apiError{status: fasthttp.StatusServiceUnavailable, body: `{"error":"the cart is not available yet"}`, retryAfter: "30"}
+	errCartMethod  = &apiError{status: fasthttp.StatusMethodNotAllowed, body: `{"error":"method not allowed: use GET, HEAD, POST or OPTIONS"}`, allow: cartMethods}
 )
 
 // servePostCart adds one unit of a sku to the session's cart: 201 once the

@@ -10,16 +10,16 @@ import (
 type cartOutcome uint8
 
 const (
-	cartAdded        cartOutcome = iota // POST: 201
-	cartListed                          // GET: 200
-	cartBadRequest                      // 400: not JSON or a form, no or bad sku_id
-	cartNoSku                           // 422: no such sku in the live build
-	cartOverStock                       // 422: one more unit than the live quantity
-	cartFull                            // 422: already cart.MaxSkus distinct skus
-	cartTooLarge                        // 413: body over maxCartBody
-	cartUnavailable                     // 503: primary down, read-only or slow
-	cartNotMigrated                     // 503: elier-etl migrate has not run
-	cartError                           // 500: unexpected
+	cartAdded       cartOutcome = iota // POST: 201
+	cartListed                         // GET: 200
+	cartBadRequest                     // 400: not JSON or a form, no or bad sku_id
+	cartNoSku                          // 422: no such sku in the live build
+	cartOverStock                      // 422: one more unit than the live quantity
+	cartFull                           // 422: already cart.MaxSkus distinct skus
+	cartTooLarge                       // 413: body over maxCartBody
+	cartUnavailable                    // 503: primary down, read-only or slow
+	cartNotMigrated                    // 503: elier-etl migrate has not run
+	cartError                          // 500: unexpected
 	numCartOutcomes
 )
 
