@@ -78,6 +78,10 @@ bench-etl: build ## loader vs raw-COPY floor at full scale (BENCH_PRODUCTS=10000
 bench-api: build ## elier-api vs a bare fasthttp ceiling: wrk, and bench/rate open loop (100k and full scale)
 	@$(call with_db, scripts/bench-api.sh)
 
+.PHONY: bench-cart
+bench-cart: build ## the cart's targets beside /products/:id/styles: POST/GET /cart, 2,000 req/s open loop, commit_delay (BENCH_CART_PRODUCTS=100000)
+	@$(call with_db, scripts/bench-cart.sh)
+
 .PHONY: bench
 bench: build ## bench-etl and bench-api, results written to docs/BENCHMARKS.md
 	@$(call with_db, scripts/bench.sh)

@@ -17,6 +17,10 @@ out=docs/BENCHMARKS.md
   echo "## API (\`make bench-api\`, scripts/bench-api.sh)"
   echo
   scripts/bench-api.sh
+  echo
+  echo "## Cart (\`make bench-cart\`, scripts/bench-cart.sh)"
+  echo
+  scripts/bench-cart.sh
 } > "$out.tmp"
 mv "$out.tmp" "$out"
 cat "$out"

@@ -19,9 +19,15 @@
 //
 // The output includes the generator's own CPU per request, so a reader can
 // see what the measurement cost.
+//
+// Besides the catalogue's routes, -route cart-post sends POST /cart
+// {"sku_id": N} (N drawn from -skus, a file of sku ids, one a line) and
+// cart-get sends GET /cart, each as one of -sessions sessions drawn at
+// random (an Authorization header): the cart's write and read paths.
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -42,14 +48,29 @@ import (
 
 func main() {
 	base := flag.String("url", "http://127.0.0.1:3300", "API base URL")
-	route := flag.String("route", "styles", "list, product, styles or related")
+	route := flag.String("route", "styles", "list, product, styles, related, cart-post or cart-get")
 	dist := flag.String("dist", "uniform", "uniform or skewed (P(id) proportional to 1/id)")
 	n := flag.Int("n", 1000000, "number of products")
 	freq := flag.Int("rate", 5000, "requests per second")
 	dur := flag.Duration("duration", 10*time.Second, "how long to send")
 	engine := flag.String("client", "fasthttp", "fasthttp or vegeta")
 	conns := flag.Int("conns", 256, "connections at most")
+	skuFile := flag.String("skus", "", "cart-post: a file of sku ids, one a line")
+	sessions := flag.Int("sessions", 100000, "cart routes: sessions drawn from")
 	flag.Parse()
+	var skus []string
+	if *skuFile != "" {
+		b, err := os.ReadFile(*skuFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rate:", err)
+			os.Exit(2)
+		}
+		skus = strings.Fields(string(b))
+	}
+	if *route == "cart-post" && len(skus) == 0 {
+		fmt.Fprintln(os.Stderr, "rate: -route cart-post needs -skus FILE")
+		os.Exit(2)
+	}
 
 	pick := func(max int) int {
 		if *dist == "skewed" {
@@ -57,14 +78,19 @@ func main() {
 		}
 		return 1 + rand.IntN(max)
 	}
-	path := func() string {
+	path := func() request {
 		switch *route {
 		case "list":
-			return "/products?count=5&page=" + strconv.Itoa(pick(*n/5))
+			return request{uri: "/products?count=5&page=" + strconv.Itoa(pick(*n/5))}
 		case "product":
-			return "/products/" + strconv.Itoa(pick(*n))
+			return request{uri: "/products/" + strconv.Itoa(pick(*n))}
+		case "cart-post":
+			return request{method: http.MethodPost, uri: "/cart", auth: "bench-" + strconv.Itoa(rand.IntN(*sessions)),
+				body: []byte(`{"sku_id":` + skus[rand.IntN(len(skus))] + `}`)}
+		case "cart-get":
+			return request{uri: "/cart", auth: "bench-" + strconv.Itoa(rand.IntN(*sessions))}
 		default:
-			return "/products/" + strconv.Itoa(pick(*n)) + "/" + *route
+			return request{uri: "/products/" + strconv.Itoa(pick(*n)) + "/" + *route}
 		}
 	}
 
@@ -101,16 +127,34 @@ func main() {
 	}
 }
 
+// request is one request of the schedule: a GET of uri unless said.
+type request struct {
+	method, uri, auth string
+	body              []byte
+}
+
+// ok: 200, or the 201 of an add to a cart.
+func ok(status int) bool { return status == http.StatusOK || status == http.StatusCreated }
+
 type result struct {
 	latencies []time.Duration
 	errors    int
 	elapsed   time.Duration // from the first due time to the last answer
 }
 
-func runVegeta(base string, path func() string, freq int, dur time.Duration, conns int) result {
+func runVegeta(base string, path func() request, freq int, dur time.Duration, conns int) result {
 	targeter := func(t *vegeta.Target) error {
-		t.Method = http.MethodGet
-		t.URL = base + path()
+		r := path()
+		t.Method = cmp.Or(r.method, http.MethodGet)
+		t.URL = base + r.uri
+		t.Body = r.body
+		t.Header = http.Header{}
+		if r.auth != "" {
+			t.Header.Set("Authorization", r.auth)
+		}
+		if r.body != nil {
+			t.Header.Set("Content-Type", "application/json")
+		}
 		return nil
 	}
 	attacker := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Connections(conns), vegeta.Timeout(5*time.Second))
@@ -118,7 +162,7 @@ func runVegeta(base string, path func() string, freq int, dur time.Duration, con
 	start := time.Now()
 	for res := range attacker.Attack(targeter, vegeta.Rate{Freq: freq, Per: time.Second}, dur, "rate") {
 		r.latencies = append(r.latencies, res.Latency)
-		if res.Code != http.StatusOK || res.Error != "" {
+		if !ok(int(res.Code)) || res.Error != "" {
 			r.errors++
 		}
 	}
@@ -126,14 +170,14 @@ func runVegeta(base string, path func() string, freq int, dur time.Duration, con
 	return r
 }
 
-func runFasthttp(base string, path func() string, freq int, dur time.Duration, conns int) result {
+func runFasthttp(base string, path func() request, freq int, dur time.Duration, conns int) result {
 	addr := strings.TrimPrefix(base, "http://")
 	client := &fasthttp.HostClient{
 		Addr: addr, MaxConns: conns, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
 		MaxIdemponentCallAttempts: 1,
 	}
 	total := int(int64(freq) * int64(dur) / int64(time.Second))
-	paths := make([]string, total) // drawn up front: the schedule is not slowed by the RNG
+	paths := make([]request, total) // drawn up front: the schedule is not slowed by the RNG
 	for i := range paths {
 		paths[i] = path()
 	}
@@ -151,10 +195,20 @@ func runFasthttp(base string, path func() string, freq int, dur time.Duration, c
 			defer fasthttp.ReleaseResponse(resp)
 			req.Header.SetHost(addr)
 			for i := range due {
-				req.SetRequestURI(paths[i])
+				r := &paths[i]
+				req.SetRequestURI(r.uri)
+				req.Header.SetMethod(cmp.Or(r.method, fasthttp.MethodGet))
+				req.SetBody(r.body)
+				req.Header.Del(fasthttp.HeaderAuthorization)
+				if r.auth != "" {
+					req.Header.Set(fasthttp.HeaderAuthorization, r.auth)
+				}
+				if r.body != nil {
+					req.Header.SetContentType("application/json")
+				}
 				err := client.Do(req, resp)
 				lat[i] = time.Since(start.Add(time.Duration(i) * interval))
-				failed[i] = err != nil || resp.StatusCode() != fasthttp.StatusOK
+				failed[i] = err != nil || !ok(resp.StatusCode())
 			}
 		})
 	}

@@ -72,8 +72,11 @@ func DefaultConfig() Config {
 		MaxRequestBodySize: 64 << 10,
 		CartIdle:           30 * 24 * time.Hour,
 		CartSweep:          time.Minute,
-		CartMaxConns:       runtime.NumCPU() + 2,
-		TrustedProxies:     []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+		// A commit waiting for its WAL flush holds a connection but no CPU,
+		// and every commit in flight when a flush starts shares it: more
+		// connections than cores, for group commit.
+		CartMaxConns:   8 * runtime.NumCPU(),
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 	}
 }
 
