@@ -98,7 +98,7 @@ cluster-down: ## stop what cluster-up started (the data stays in .cluster/)
 	@scripts/cluster.sh down
 
 .PHONY: cluster-test
-cluster-test: ## cluster scenarios: rebuild propagation, API killed, replica stopped, replication lag
+cluster-test: ## cluster scenarios: rebuild propagation, API killed, replica stopped, replication lag, primary stopped (cart)
 	@scripts/cluster.sh test
 
 # The fault suite runs the real programs against a PostgreSQL cluster of its

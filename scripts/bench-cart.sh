@@ -87,13 +87,7 @@ run_wrk() {
   local u=$1 script=$2 out
   shift 2
   out=$(env "$@" wrk -t2 -c"$conns" -d"$dur" --latency -s "$script" "$u")
-  echo "$out" | awk '
-    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
-    /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
-    /^Requests\/sec/ { rps = $2 }
-    /Non-2xx/ { err += $NF }
-    /Socket errors/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
-    END { printf "%d %.2f %.2f %d\n", rps, p50, p99, err }'
+  echo "$out" | awk -f bench/wrk/summary.awk
 }
 
 # measured CMD...: runs CMD and appends to its output line

@@ -44,28 +44,6 @@ func cartAPI(t *testing.T, stock map[int32]int32, opts ...func(*Config)) (base, 
 	return startAPI(t, url, opts...), url
 }
 
-// send sends one request with a body; headers alternate names and values.
-func send(t testing.TB, c *http.Client, method, url, body string, headers ...string) (*http.Response, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
-}
-
 func getCart(t *testing.T, c *http.Client, base string, headers ...string) []cartItem {
 	t.Helper()
 	resp, body := send(t, c, "GET", base+"/cart", "", headers...)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -245,7 +246,17 @@ func newClient(t testing.TB) *http.Client {
 // do sends one request; headers alternate names and values.
 func do(t testing.TB, c *http.Client, method, url string, headers ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
+	return send(t, c, method, url, "", headers...)
+}
+
+// send sends one request with a body (none when empty).
+func send(t testing.TB, c *http.Client, method, url, body string, headers ...string) (*http.Response, []byte) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,11 +268,11 @@ func do(t testing.TB, c *http.Client, method, url string, headers ...string) (*h
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("%s %s: reading the body: %v", method, url, err)
 	}
-	return resp, body
+	return resp, b
 }
 
 // eventually polls f until it returns nil, failing with its last error

@@ -76,16 +76,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log := cfg.Logger
 
-	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	pcfg, err := poolConfig(cfg.DatabaseURL, cfg.DBMaxConns, cfg.DBTimeout, "elier-api")
 	if err != nil {
 		return fmt.Errorf("parsing the database URL: %w", err)
-	}
-	pcfg.MaxConns = int32(cfg.DBMaxConns)
-	pcfg.HealthCheckPeriod = 10 * time.Second
-	pcfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
-	pcfg.ConnConfig.ConnectTimeout = cfg.DBTimeout
-	if pcfg.ConnConfig.RuntimeParams["application_name"] == "" {
-		pcfg.ConnConfig.RuntimeParams["application_name"] = "elier-api"
 	}
 	// The pool connects lazily: the API starts (and says it is not ready)
 	// while the database is down, and recovers when it comes back.
@@ -196,16 +189,9 @@ func Run(ctx context.Context, cfg Config) error {
 // writes wait for a WAL flush, which must not hold the catalogue's
 // connections, and it reaches only a server that accepts writes.
 func newCartPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
-	pcfg, err := pgxpool.ParseConfig(cfg.PrimaryURL)
+	pcfg, err := poolConfig(cfg.PrimaryURL, cfg.CartMaxConns, cfg.DBTimeout, "elier-api-cart")
 	if err != nil {
 		return nil, fmt.Errorf("parsing the primary's URL: %w", err)
-	}
-	pcfg.MaxConns = int32(cfg.CartMaxConns)
-	pcfg.HealthCheckPeriod = 10 * time.Second
-	pcfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
-	pcfg.ConnConfig.ConnectTimeout = cfg.DBTimeout
-	if pcfg.ConnConfig.RuntimeParams["application_name"] == "" {
-		pcfg.ConnConfig.RuntimeParams["application_name"] = "elier-api-cart"
 	}
 	cart.ConfigurePool(pcfg)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
@@ -213,6 +199,24 @@ func newCartPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("creating the cart's database pool: %w", err)
 	}
 	return pool, nil
+}
+
+// poolConfig is the configuration of one of the API's pools: prepared
+// statements, a connect timeout of one request's database budget, and an
+// application_name unless the URL names one.
+func poolConfig(url string, maxConns int, timeout time.Duration, app string) (*pgxpool.Config, error) {
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	pcfg.MaxConns = int32(maxConns)
+	pcfg.HealthCheckPeriod = 10 * time.Second
+	pcfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
+	pcfg.ConnConfig.ConnectTimeout = timeout
+	if pcfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		pcfg.ConnConfig.RuntimeParams["application_name"] = app
+	}
+	return pcfg, nil
 }
 
 // checkCart says at start whether /cart can work: the API runs no DDL, so

@@ -89,6 +89,19 @@ func setStock(t *testing.T, pool *pgxpool.Pool, build int, stock map[int32]int32
 	}
 }
 
+// alterDatabase sets a default for new sessions of url's database.
+func alterDatabase(t *testing.T, url, setting string) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET "+setting+"', current_database()); END $$"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func list(t *testing.T, s *cart.Store, session cart.Session) []cart.Item {
 	t.Helper()
 	items, err := s.List(context.Background(), session)
@@ -185,14 +198,7 @@ func TestDurableWhateverTheDefault(t *testing.T) {
 	t.Parallel()
 	url := newDB(t)
 	ctx := context.Background()
-	plain := newPool(t, url, false)
-	var db string
-	if err := plain.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := plain.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{db}.Sanitize()+" SET synchronous_commit = off"); err != nil {
-		t.Fatal(err)
-	}
+	alterDatabase(t, url, "synchronous_commit = off")
 	check := func(pool *pgxpool.Pool, want string) {
 		t.Helper()
 		var got string
@@ -205,9 +211,7 @@ func TestDurableWhateverTheDefault(t *testing.T) {
 	}
 	check(newPool(t, url, false), "off") // the setting took: the check below can fail
 	check(newPool(t, url, true), "local")
-	if _, err := plain.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{db}.Sanitize()+" SET synchronous_commit = remote_apply"); err != nil {
-		t.Fatal(err)
-	}
+	alterDatabase(t, url, "synchronous_commit = remote_apply")
 	check(newPool(t, url, true), "remote_apply") // stronger settings are kept
 }
 
@@ -217,14 +221,7 @@ func TestReadOnlyIsUnavailable(t *testing.T) {
 	t.Parallel()
 	url := newDB(t)
 	ctx := context.Background()
-	plain := newPool(t, url, false)
-	var db string
-	if err := plain.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := plain.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{db}.Sanitize()+" SET default_transaction_read_only = on"); err != nil {
-		t.Fatal(err)
-	}
+	alterDatabase(t, url, "default_transaction_read_only = on")
 	s := cart.NewStore(newPool(t, url, true), time.Hour)
 	session := cart.SessionOf("cookie", []byte("x"))
 	if _, err := s.Add(ctx, session, 1); !errors.Is(err, cart.ErrUnavailable) {
