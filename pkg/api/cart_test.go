@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/elier/catalogue/internal/pgtest"
+	sqlfiles "github.com/elier/catalogue/sql"
 )
 
 // cartItem is one entry of GET /cart, decoded independently of the server's
@@ -418,4 +422,32 @@ func FuzzParseCartBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCartMigratedLater: the API does no DDL (its cart answers 503 on a
+// database without the cart's tables, and they are still missing after),
+// and needs no restart once elier-etl has migrated.
+func TestCartMigratedLater(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	base := startAPI(t, url)
+	c := newClient(t)
+	resp, body := send(t, c, "POST", base+"/cart", `{"sku_id":1}`, "Authorization", "later")
+	wantError(t, resp, body, 503)
+	var exists bool
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if err := conn.QueryRow(context.Background(), "SELECT to_regnamespace('elier_cart') IS NOT NULL").Scan(&exists); err != nil || exists {
+		t.Fatalf("the API created schema elier_cart (%v)", err)
+	}
+	execSQL(t, url, sqlfiles.Must("catalog.sql"))
+	execSQL(t, url, sqlfiles.Must("cart.sql"))
+	installBuild(t, url, 1, build1(t), true)
+	withStock(t, url, map[int32]int32{1: 3})
+	if resp, body := send(t, c, "POST", base+"/cart", `{"sku_id":1}`, "Authorization", "later"); resp.StatusCode != 201 {
+		t.Fatalf("after the migration: %d %s", resp.StatusCode, body)
+	}
 }
