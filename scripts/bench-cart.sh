@@ -62,6 +62,7 @@ trap cleanup EXIT
 bin/elier-api --addr "$api" --database-url "$url" 2>.bench/api-cart.log & apipid=$!
 pids+=($apipid)
 for _ in $(seq 200); do curl -fs "http://$api/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fs "http://$api/readyz" >/dev/null || { echo "bench-cart: elier-api is not ready: $(tail -1 .bench/api-cart.log)" >&2; exit 1; }
 
 # The server's process tree, for its CPU time.
 datadir=$(psql -qXAt "$DATABASE_URL" -c "SHOW data_directory")
@@ -132,8 +133,8 @@ run_wrk "http://$api" bench/wrk/ids.lua ROUTE=styles N="$n" >/dev/null # warm th
 read -r base_rps rest < <(measured run_wrk "http://$api" bench/wrk/ids.lua ROUTE=styles N="$n")
 row "GET /products/:id/styles alone (wrk)" "$base_rps ${rest% *} –"
 row "POST /cart (wrk, closed loop)" "$(measured run_wrk "http://$api" bench/wrk/cart.lua CART=post SKUS="$skus" SESSIONS="$sessions")"
-read -r ach p50 p99 p999 err sent < <(run_rate_post)
-echo "| POST /cart at $rate req/s (open loop; achieved $ach, p99.9 $p999 ms) | $ach | $p50 | $p99 | $err | | | | |"
+read -r ach p50 p99 p999 err sent a pg cpu cps < <(measured run_rate_post)
+echo "| POST /cart at $rate req/s (open loop; achieved $ach, p99.9 $p999 ms) | $ach | $p50 | $p99 | $err | $a | $pg | $cpu% | $cps |"
 read -r line < <(measured run_wrk "http://$api" bench/wrk/cart.lua CART=get SESSIONS="$sessions")
 row "GET /cart (wrk, closed loop)" "${line% *} –" # reads flush nothing
 
@@ -145,7 +146,9 @@ read -r mixed_rps mp50 mp99 merr < <(run_wrk "http://$api" bench/wrk/ids.lua ROU
 wait "$bg"
 read -r bach bp50 bp99 _ berr _ <.bench/cart-bg.txt
 ratio=$(awk -v a="$mixed_rps" -v b="$base_rps" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
-echo "| GET /products/:id/styles while POST /cart runs at $rate req/s (those: achieved $bach, p50 $bp50 ms, p99 $bp99 ms, errors $berr) | $mixed_rps (**${ratio}×** alone) | $mp50 | $mp99 | $merr | | | | |"
+# The ratio means what the target means only if the writes kept up.
+behind=$(awk -v a="$bach" -v r="$rate" 'BEGIN {if (a < 0.95 * r) print "; the writes fell behind their rate, so this ratio overstates the target"}')
+echo "| GET /products/:id/styles while POST /cart runs at $rate req/s (those: achieved $bach, p50 $bp50 ms, p99 $bp99 ms, errors $berr$behind) | $mixed_rps (**${ratio}×** alone) | $mp50 | $mp99 | $merr | | | | |"
 
 # Group commit: commit_delay makes a committing backend wait (when
 # commit_siblings others are in a transaction) so that one WAL flush
@@ -153,8 +156,8 @@ echo "| GET /products/:id/styles while POST /cart runs at $rate req/s (those: ac
 psql -qX "$DATABASE_URL" -c "ALTER SYSTEM SET commit_delay = $delay" -c "SELECT pg_reload_conf()" >/dev/null
 sleep 1
 row "POST /cart, commit_delay = $delay µs (wrk, closed loop)" "$(measured run_wrk "http://$api" bench/wrk/cart.lua CART=post SKUS="$skus" SESSIONS="$sessions")"
-read -r ach p50 p99 p999 err sent < <(run_rate_post)
-echo "| POST /cart at $rate req/s, commit_delay = $delay µs (open loop; achieved $ach, p99.9 $p999 ms) | $ach | $p50 | $p99 | $err | | | | |"
+read -r ach p50 p99 p999 err sent a pg cpu cps < <(measured run_rate_post)
+echo "| POST /cart at $rate req/s, commit_delay = $delay µs (open loop; achieved $ach, p99.9 $p999 ms) | $ach | $p50 | $p99 | $err | $a | $pg | $cpu% | $cps |"
 psql -qX "$DATABASE_URL" -c "ALTER SYSTEM RESET commit_delay" -c "SELECT pg_reload_conf()" >/dev/null
 echo
 echo "Carts afterwards: $(psql -qXAt "$url" -c "SELECT count(*) || ' sessions, ' || (SELECT coalesce(sum(count), 0) FROM elier_cart.items) || ' units' FROM elier_cart.carts"). CPU used is the API's and PostgreSQL's (not wrk's) over the run, as a share of all $(nproc) cores; a commit-bound run shows low CPU and few commits per flush, a CPU-bound one the reverse."
