@@ -29,6 +29,11 @@ WITH stock AS (
     ON CONFLICT (session, sku_id) DO UPDATE SET count = i.count + 1
     WHERE i.count < (SELECT quantity FROM stock)
     RETURNING i.count
+), forgotten AS (
+    -- A session whose first add failed leaves no row behind: a client
+    -- sending made-up sessions and skus writes nothing that stays.
+    DELETE FROM elier_cart.carts
+    WHERE session = $1 AND NOT EXISTS (SELECT 1 FROM added) AND (SELECT skus FROM cart) = 0
 )
 SELECT (SELECT count FROM added), (SELECT quantity FROM stock), (SELECT skus FROM cart);
 

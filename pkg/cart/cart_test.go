@@ -153,6 +153,17 @@ func TestAddAndList(t *testing.T) {
 	if got := list(t, s, cart.SessionOf("cookie", []byte("nobody"))); len(got) != 0 {
 		t.Errorf("an unknown session's cart: %v", got)
 	}
+	// Failed first adds of new sessions leave nothing behind; the two
+	// sessions that hold something keep their rows.
+	for i := range 3 {
+		if _, err := s.Add(ctx, cart.SessionOf("cookie", []byte{byte(i)}), 99); !errors.Is(err, cart.ErrNoSku) {
+			t.Fatal(err)
+		}
+	}
+	var carts int
+	if err := newPool(t, url, false).QueryRow(ctx, "SELECT count(*) FROM elier_cart.carts").Scan(&carts); err != nil || carts != 2 {
+		t.Errorf("%d carts rows (%v), want 2", carts, err)
+	}
 }
 
 // TestCartFull: at most MaxSkus distinct skus, even when a session adds
