@@ -58,8 +58,13 @@ func (s *server) servePostCart(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	session, ok := s.session(ctx)
-	if !ok {
+	switch {
+	case !ok:
 		session = s.newSessionCookie(ctx)
+	case len(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)) == 0:
+		// The cookie lives as long as an idle cart: renewed with each add,
+		// so an active shopper's cookie does not expire before the cart.
+		s.setSessionCookie(ctx, ctx.Request.Header.Cookie(cookieName))
 	}
 	dctx, cancel := context.WithTimeout(s.base, s.dbTimeout)
 	count, err := s.cart.Add(dctx, session, sku)
@@ -187,9 +192,9 @@ func (s *server) cartPreflight(ctx *fasthttp.RequestCtx) {
 }
 
 // session names the request's cart: its Authorization header when it has
-// one (storefronts that proxy the API send one on every request), else a
-// session cookie this API issued. A cookie that is not of our making is
-// ignored rather than trusted: a client cannot pick its session id.
+// one (storefronts that proxy the API send one on every request), else the
+// session cookie. A cookie that cannot be one of ours (256 bits in
+// base64url) is ignored, and the next add starts a new session.
 func (s *server) session(ctx *fasthttp.RequestCtx) (cart.Session, bool) {
 	if a := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization); len(a) > 0 {
 		return cart.SessionOf("authorization", a), true
@@ -217,6 +222,12 @@ func (s *server) newSessionCookie(ctx *fasthttp.RequestCtx) cart.Session {
 	var raw [tokenBytes]byte
 	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails (Go 1.24+)
 	token := base64.RawURLEncoding.AppendEncode(make([]byte, 0, tokenLen), raw[:])
+	s.setSessionCookie(ctx, token)
+	return cart.SessionOf("cookie", token)
+}
+
+// setSessionCookie sets the session cookie to token, for --cart-idle.
+func (s *server) setSessionCookie(ctx *fasthttp.RequestCtx, token []byte) {
 	c := fasthttp.AcquireCookie()
 	defer fasthttp.ReleaseCookie(c)
 	c.SetKey(cookieName)
@@ -227,7 +238,6 @@ func (s *server) newSessionCookie(ctx *fasthttp.RequestCtx) cart.Session {
 	c.SetSameSite(fasthttp.CookieSameSiteLaxMode)
 	c.SetSecure(s.overTLS(ctx))
 	ctx.Response.Header.SetCookie(c)
-	return cart.SessionOf("cookie", token)
 }
 
 // overTLS tells whether the shopper's connection was TLS: ours, or a
