@@ -88,6 +88,10 @@ bench-api: build ## elier-api vs a bare fasthttp ceiling sending the route's rea
 bench-rebuild: build ## per-second throughput and cache hit ratio across full and incremental rebuilds (100k)
 	@$(call with_db, scripts/bench-section.sh bench-rebuild scripts/bench-rebuild.sh)
 
+.PHONY: bench-cart
+bench-cart: build ## the cart's targets beside /products/:id/styles: POST/GET /cart, 2,000 req/s open loop, commit_delay (BENCH_CART_PRODUCTS=100000)
+	@$(call with_db, scripts/bench-cart.sh)
+
 .PHONY: bench
 bench: build ## every benchmark above (and bench-cart.sh when present), written to docs/BENCHMARKS.md
 	@$(call with_db, scripts/bench.sh)
@@ -104,7 +108,7 @@ cluster-down: ## stop what cluster-up started (the data stays in .cluster/)
 	@scripts/cluster.sh down
 
 .PHONY: cluster-test
-cluster-test: ## cluster scenarios: rebuild propagation, API killed, replica stopped, replication lag
+cluster-test: ## cluster scenarios: rebuild propagation, API killed, replica stopped, replication lag, primary stopped (cart)
 	@scripts/cluster.sh test
 
 # The fault suite runs the real programs against a PostgreSQL cluster of its

@@ -312,6 +312,29 @@ func TestComposeNginx(t *testing.T) {
 // TestNginxTemplateRenders renders the template as the script does and has
 // nginx check it, when nginx and envsubst are installed.
 func TestNginxTemplateRenders(t *testing.T) {
+	nginx := nginxBinary(t)
+	s := load(t)
+	dir := t.TempDir()
+	conf, env := renderNginx(t, s, dir, nil)
+	check := exec.Command(nginx, "-t", "-q", "-p", dir+"/", "-c", conf, "-e", filepath.Join(dir, "error.log"))
+	if out, err := check.CombinedOutput(); err != nil {
+		t.Fatalf("nginx -t: %v\n%s", err, out)
+	}
+
+	// A name left unset is refused, and nothing is written.
+	unset := exec.Command("sh", "render-nginx.sh", "nginx.conf.tmpl", filepath.Join(dir, "bad.conf"))
+	unset.Env = slices.DeleteFunc(slices.Clone(env), func(e string) bool { return strings.HasPrefix(e, "MICROCACHE_TTL=") })
+	if out, err := unset.CombinedOutput(); err == nil || !strings.Contains(string(out), "MICROCACHE_TTL") {
+		t.Errorf("render-nginx.sh without MICROCACHE_TTL: err %v, output %q", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bad.conf")); err == nil {
+		t.Error("render-nginx.sh wrote a configuration with a name unset")
+	}
+}
+
+// nginxBinary finds nginx (and envsubst, which rendering needs), or skips.
+func nginxBinary(t *testing.T) string {
+	t.Helper()
 	nginx, err := exec.LookPath("nginx")
 	if err != nil {
 		if _, serr := os.Stat("/usr/sbin/nginx"); serr != nil {
@@ -322,8 +345,14 @@ func TestNginxTemplateRenders(t *testing.T) {
 	if _, err := exec.LookPath("envsubst"); err != nil {
 		t.Skip("envsubst is not installed")
 	}
-	s := load(t)
-	dir := t.TempDir()
+	return nginx
+}
+
+// renderNginx renders the template into dir/nginx.conf with the script's
+// settings, every path under dir and the current user, then overrides.
+// It returns the file and the environment it was rendered with.
+func renderNginx(t *testing.T, s setup, dir string, overrides map[string]string) (string, []string) {
+	t.Helper()
 	u, err := user.Current()
 	if err != nil {
 		t.Fatal(err)
@@ -340,6 +369,9 @@ func TestNginxTemplateRenders(t *testing.T) {
 		case "NGINX_USER":
 			v = u.Username
 		}
+		if o, ok := overrides[k]; ok {
+			v = o
+		}
 		env = append(env, k+"="+v)
 	}
 	conf := filepath.Join(dir, "nginx.conf")
@@ -348,20 +380,7 @@ func TestNginxTemplateRenders(t *testing.T) {
 	if out, err := render.CombinedOutput(); err != nil {
 		t.Fatalf("render-nginx.sh: %v\n%s", err, out)
 	}
-	check := exec.Command(nginx, "-t", "-q", "-p", dir+"/", "-c", conf, "-e", filepath.Join(dir, "error.log"))
-	if out, err := check.CombinedOutput(); err != nil {
-		t.Fatalf("nginx -t: %v\n%s", err, out)
-	}
-
-	// A name left unset is refused, and nothing is written.
-	unset := exec.Command("sh", "render-nginx.sh", "nginx.conf.tmpl", filepath.Join(dir, "bad.conf"))
-	unset.Env = slices.DeleteFunc(slices.Clone(env), func(e string) bool { return strings.HasPrefix(e, "MICROCACHE_TTL=") })
-	if out, err := unset.CombinedOutput(); err == nil || !strings.Contains(string(out), "MICROCACHE_TTL") {
-		t.Errorf("render-nginx.sh without MICROCACHE_TTL: err %v, output %q", err, out)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "bad.conf")); err == nil {
-		t.Error("render-nginx.sh wrote a configuration with a name unset")
-	}
+	return conf, env
 }
 
 // TestDockerfileBuildsBothPrograms: the image has both programs, and its

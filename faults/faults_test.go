@@ -30,6 +30,7 @@ func TestFaults(t *testing.T) {
 	t.Run("swap_behind_reader", func(t *testing.T) { swapBehindReader(t, e) })
 	t.Run("two_rebuilds", func(t *testing.T) { twoRebuilds(t, e) })
 	t.Run("pg_restart", func(t *testing.T) { pgRestart(t, e) })
+	t.Run("cart_pg_kill", func(t *testing.T) { cartCrash(t, e) })
 	t.Run("sigterm", func(t *testing.T) { sigterm(t, e) })
 	t.Run("hostile_clients", func(t *testing.T) { hostileClients(t, e) })
 	t.Run("bad_exports", func(t *testing.T) { badExports(t, e) })

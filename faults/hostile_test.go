@@ -84,6 +84,8 @@ func hostileClients(t *testing.T, e *env) {
 			{"1 MiB body on a GET", "GET /products/1 HTTP/1.1\r\nHost: x\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body, 413},
 			{"Content-Length 10^12, no body", "POST /products HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000\r\n\r\n", 413},
 			{"1 MiB chunked body", "POST /products HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked.String(), 413},
+			{"2 KiB cart body", "POST /cart HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2048\r\n\r\n" + strings.Repeat(" ", 2048), 413},
+			{"1 MiB cart body", "POST /cart HTTP/1.1\r\nHost: x\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body, 413},
 		}
 		var got []string
 		for _, c := range cases {
@@ -340,7 +342,8 @@ func garbageRequest(rnd *rand.Rand) (method, req string) {
 	methods := []string{"GET", "GET", "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "BREW", "get"}
 	segments := []string{"products", "products", "styles", "related", "", ".", "..", "%2e%2e", "%00", "%ff%fe", "-1", "0",
 		"1", "17", "2147483647", "2147483648", "99999999999999999999", "1e3", "0x10", "+5", "%20", "é", "%C3%A9", "🙂",
-		"1;DROP TABLE x", "'1'", "%2F", "//", "metrics", "readyz", "healthz", "openapi.json", "admin", ".env",
+		"1;DROP TABLE x", "'1'", "%2F", "//", "metrics", "readyz", "healthz", "openapi.json", "admin", ".env", "cart", "cart",
+		"cart", "CART", "cart%00",
 		strings.Repeat("9", 300), strings.Repeat("a/", 200)}
 	keys := []string{"page", "count", "page", "count", "q", "", "page[]", "count%00", "Page"}
 	vals := []string{"1", "0", "-1", "1000", "1001", "abc", "", "2147483648", "1.5", "%zz", "%", "9999999999", "1e2", "0x1", " 1", "%00"}
@@ -374,8 +377,25 @@ func garbageRequest(rnd *rand.Rand) (method, req string) {
 	if rnd.IntN(10) == 0 {
 		proto = "HTTP/1.0"
 	}
-	return method, method + " " + path.String() + " " + proto + "\r\nHost: x\r\n\r\n"
+	head := method + " " + path.String() + " " + proto + "\r\nHost: x\r\n"
+	if rnd.IntN(3) == 0 {
+		// A body, as a POST /cart (or a confused client) sends one; now and
+		// then a session of its own.
+		b := cartBodies[rnd.IntN(len(cartBodies))]
+		if rnd.IntN(2) == 0 {
+			head += "Authorization: garbage-" + strconv.Itoa(rnd.IntN(50)) + "\r\n"
+		}
+		head += "Content-Type: " + []string{"application/json", "application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"}[rnd.IntN(4)] + "\r\n"
+		return method, head + "Content-Length: " + strconv.Itoa(len(b)) + "\r\n\r\n" + b
+	}
+	return method, head + "\r\n"
 }
+
+// cartBodies are POST /cart bodies, good and bad.
+var cartBodies = []string{`{"sku_id":1}`, `{"sku_id":"2"}`, "sku_id=3", `{"sku_id":0}`, `{"sku_id":-1}`, `{"sku_id":1.5}`,
+	`{"sku_id":"x"}`, `{"sku_id":99999999999}`, `{"sku_id":[1]}`, `{"sku_id":{"a":1}}`, `{"sku_id":null}`, `{`, `}`, "",
+	"sku_id=%zz", "sku_id=1&sku_id=2", `{"sku_id":2147483647}`, `{"sku_id":"1e3"}`, "\x00\xff\xfe", `[{"sku_id":1}]`,
+	strings.Repeat(`{"sku_id":`, 100), `{"sku_id":1,"sku_id":"y"}`, strings.Repeat("a", 1500)}
 
 // get returns the status and body of a GET (status 0 on error).
 func get(url string) (int, []byte) {

@@ -62,13 +62,7 @@ run_wrk() {
   local out hdr=()
   [ "$5" = compressed ] && hdr=(-H "Accept-Encoding: $browser_ae")
   out=$(ROUTE=$2 DIST=$3 N=$4 wrk -t2 -c"${6:-64}" -d"$dur" --latency "${hdr[@]}" -s bench/wrk/ids.lua "$1")
-  echo "$out" | awk '
-    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
-    /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
-    /^Requests\/sec/ { rps = $2 }
-    /Non-2xx/ { err += $NF }
-    /Socket errors/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
-    END { printf "%d %.2f %.2f %d\n", rps, p50, p99, err }'
+  echo "$out" | awk -f bench/wrk/summary.awk
 }
 
 # start_ceiling SIZE ENCODING: the ceiling, serving SIZE bytes.

@@ -44,7 +44,12 @@ replica_url="postgres://$PG_USER@$host:$REPLICA_PORT/$PG_DB?sslmode=disable"
 # The replica first: prefer-standby takes it while it is up, the primary
 # otherwise (pgx v5 implements libpq's target_session_attrs=prefer-standby).
 api_db_url="postgres://$PG_USER@$host:$REPLICA_PORT,$host:$PRIMARY_PORT/$PG_DB?$API_DB_PARAMS"
-api_flags=(--cache-mb "$API_CACHE_MB" --max-age "$API_MAX_AGE")
+# The cart is read and written on the primary only (its pool would find
+# the primary in api_db_url too, by target_session_attrs=read-write; named
+# here so that a replica listed first is never even tried), and nginx on
+# 127.0.0.1 is the proxy whose X-Forwarded-Proto the APIs believe.
+api_cart_flags=(--primary-url "$primary_url" --trusted-proxies "$API_TRUSTED_PROXIES")
+api_flags=(--cache-mb "$API_CACHE_MB" --max-age "$API_MAX_AGE" "${api_cart_flags[@]}")
 api_ports=("$API1_PORT" "$API2_PORT")
 replica_name=elier-replica1 # cluster_name: the replica's application_name on the primary
 etl=$root/bin/elier-etl
@@ -386,7 +391,7 @@ ENV
 # /styles, a quarter each the product and /related. A failure is a transport
 # error or any status but 200, 304 and 404.
 
-TEST_SCENARIOS=${TEST_SCENARIOS:-a b1 b2 c d}
+TEST_SCENARIOS=${TEST_SCENARIOS:-a b1 b2 c d e}
 TEST_RATE=${TEST_RATE:-1000}
 TEST_CONNS=${TEST_CONNS:-64}
 A_MAX_SECONDS=${A_MAX_SECONDS:-5}    # (a): a new build on every API within this
@@ -502,6 +507,54 @@ scenario_c() {
   result "$v" "(c) replica stopped (pg_ctl -m $REPLICA_STOP_MODE) under load via nginx for 8 s: $(load_line c); elier-api sessions on the primary during the outage: $on_primary; APIs back on the replica: $back"
 }
 
+# cart_req METHOD [BODY]: one /cart request through nginx as session
+# $cart_session; prints "STATUS RETRY-AFTER BODY" on one line.
+cart_req() {
+  local args=(-s -m 10 -D "$res/e-headers" -H "Authorization: $cart_session") out status retry
+  [ "$1" = POST ] && args+=(-H 'Content-Type: application/json' --data "$2")
+  out=$(curl "${args[@]}" "http://$host:$NGINX_PORT/cart") || out="curl-failed"
+  status=$(awk 'NR==1 {print $2}' "$res/e-headers" 2>/dev/null)
+  retry=$(awk 'tolower($1)=="retry-after:" {print $2}' "$res/e-headers" | tr -d '\r')
+  echo "${status:-0} ${retry:--} $out"
+}
+
+# (e) the primary stops under load: the catalogue keeps serving from the
+# standby, while /cart (POST and GET, through nginx) answers 503 with
+# Retry-After; once the primary is back, adds work again and a GET right
+# after a 201 shows it (read-your-writes).
+scenario_e() {
+  local sku before down_post down_get after1 list s ra r v=PASS
+  cart_session="cluster-e-$$-$RANDOM"
+  sku=$(psql_at "$PRIMARY_PORT" "SELECT id FROM elier.skus WHERE quantity >= 5 ORDER BY id LIMIT 1")
+  before=$(cart_req POST "{\"sku_id\":$sku}")
+  run_load e 20s
+  sleep 5
+  pg_stop "$work/primary" fast
+  sleep 1
+  down_post=$(cart_req POST "{\"sku_id\":$sku}")
+  down_get=$(cart_req GET)
+  sleep 4
+  pg_start "$work/primary"
+  local deadline=$((SECONDS + 60))
+  after1=$(cart_req POST "{\"sku_id\":$sku}")
+  while [ "${after1%% *}" != 201 ] && [ "$SECONDS" -lt "$deadline" ]; do
+    sleep 0.5
+    after1=$(cart_req POST "{\"sku_id\":$sku}")
+  done
+  list=$(cart_req GET)
+  wait "$load_pid" || { result FAIL "(e) loadcheck failed: $(cat "$res/e.err")"; return; }
+  v=$(load_verdict e)
+  [ "${before%% *}" = 201 ] || v=FAIL
+  # 503 with a Retry-After: the second field is not "-"
+  for r in "$down_post" "$down_get"; do
+    read -r s ra _ <<<"$r"
+    [ "$s" = 503 ] && [ "$ra" != - ] || v=FAIL
+  done
+  [ "${after1%% *}" = 201 ] || v=FAIL
+  echo "$list" | grep -q "{\"sku_id\":$sku,\"count\":2}" || v=FAIL
+  result "$v" "(e) primary stopped (pg_ctl -m fast) for 5 s under catalogue load via nginx: $(load_line e); /cart before: ${before%% *}; while down: POST and GET $(cut -d' ' -f1-2 <<<"$down_post") / $(cut -d' ' -f1-2 <<<"$down_get") (status, Retry-After); after: POST ${after1%% *}, then GET $(echo "$list" | cut -d' ' -f3-)"
+}
+
 # (d) replication lag during a full rebuild, sampled every 100 ms: of the
 # cluster's export, or of a LAG_PRODUCTS-product one (then the cluster's
 # export is loaded back afterwards).
@@ -539,6 +592,7 @@ test_cleanup() {
   for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done
   if [ "$was_up" = 1 ]; then
     # put back whatever a scenario left stopped
+    pg_start "$work/primary"
     pg_start "$work/replica"
     api_start 1
     api_start 2
@@ -564,7 +618,8 @@ cmd_test() {
     b2) say "scenario (b2): an API stopped gracefully under load (a rolling restart)"; scenario_b b2 2 TERM ;;
     c) say "scenario (c): the replica stopped under load"; scenario_c ;;
     d) say "scenario (d): replication lag during a full rebuild"; scenario_d ;;
-    *) die "unknown scenario $sc (TEST_SCENARIOS: a b1 b2 c d)" ;;
+    e) say "scenario (e): the primary stopped under load: the cart 503s, the catalogue serves"; scenario_e ;;
+    *) die "unknown scenario $sc (TEST_SCENARIOS: a b1 b2 c d e)" ;;
     esac
   done
   {
@@ -662,7 +717,7 @@ nginx_reload() { # render the template again (MICROCACHE may have changed) and r
 
 bench_cleanup() {
   MICROCACHE=$microcache nginx_reload
-  api_flags=(--cache-mb "$API_CACHE_MB" --max-age "$API_MAX_AGE")
+  api_flags=(--cache-mb "$API_CACHE_MB" --max-age "$API_MAX_AGE" "${api_cart_flags[@]}")
   api_start 1
   api_start 2
   [ "$was_up" = 1 ] || cmd_down
@@ -685,12 +740,12 @@ cmd_bench() {
       wrk_run "api1 direct, ids 1..$n" "http://$host:$API1_PORT" "$n"
       # every request a lookup in the replica: what PostgreSQL costs
       api_stop 1
-      api_flags=(--cache-mb 0 --max-age "$API_MAX_AGE")
+      api_flags=(--cache-mb 0 --max-age "$API_MAX_AGE" "${api_cart_flags[@]}")
       api_start 1
       wait_for 30 "elier-api 1 ready" api_ready 1
       wrk_run "api1 direct, no API cache" "http://$host:$API1_PORT" "$n"
       api_stop 1
-      api_flags=(--cache-mb "$API_CACHE_MB" --max-age "$API_MAX_AGE")
+      api_flags=(--cache-mb "$API_CACHE_MB" --max-age "$API_MAX_AGE" "${api_cart_flags[@]}")
       api_start 1
       wait_for 30 "elier-api 1 ready" api_ready 1
       warm 1

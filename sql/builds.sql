@@ -20,8 +20,8 @@ WHERE build_id NOT IN (SELECT id FROM elier.builds WHERE state IN ('live', 'prev
 -- The live build as a base for an incremental one.
 SELECT id, coalesce(docs_schema, schema_name), format FROM elier.builds WHERE state = 'live';
 -- name: previous_of
--- The previous build and its docs schema, when there is one.
-SELECT id, coalesce(docs_schema, schema_name) FROM elier.builds WHERE state = 'previous';
+-- The previous build, its docs schema and format, when there is one.
+SELECT id, coalesce(docs_schema, schema_name), format FROM elier.builds WHERE state = 'previous';
 -- name: oldest_kept
 -- The oldest kept build whose documents are in docs schema $1.
 SELECT min(id) FROM elier.builds WHERE state IN ('live', 'previous') AND docs_schema = $1;

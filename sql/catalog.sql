@@ -86,3 +86,16 @@ BEGIN
     END IF;
 END
 $$;
+
+-- elier.skus is the live build's sku stock, for the cart's check (the cart
+-- reads nothing else of the catalogue): one row a sku, switched with
+-- elier.docs in the same swap. An empty placeholder until the first swap.
+DO $$
+BEGIN
+    IF to_regclass('elier.skus') IS NULL THEN
+        CREATE VIEW elier.skus AS
+        SELECT 0::integer AS id, 0::integer AS quantity
+        WHERE false;
+    END IF;
+END
+$$;

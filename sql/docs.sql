@@ -19,6 +19,17 @@ CREATE TABLE {{schema}}.docs (
     related   text    NOT NULL
 );
 
+-- Each sku's stock, versioned with its product the same way: what the
+-- cart checks an add against (through elier.skus). A changed product's skus
+-- all get new versions.
+CREATE TABLE {{schema}}.stock (
+    id         integer NOT NULL,
+    since      bigint  NOT NULL,
+    until      bigint,
+    product_id integer NOT NULL,
+    quantity   integer NOT NULL
+);
+
 -- lz4 TOAST compression decompresses several times faster than the default
 -- pglz, and a styles document (2-3 KB of repetitive URLs) compresses to fit
 -- in line. Servers built without lz4 keep pglz.

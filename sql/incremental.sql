@@ -15,20 +15,37 @@ CREATE UNLOGGED TABLE {{schema}}.changes (
     styles    text    NOT NULL,
     related   text    NOT NULL
 );
+CREATE UNLOGGED TABLE {{schema}}.changed_skus (
+    id         integer NOT NULL,
+    product_id integer NOT NULL,
+    quantity   integer NOT NULL
+);
 
 -- name: retire_child
 -- The previous build $1 is a child of the base (the base was rolled back
 -- to): its versions go, and the base's versions it had replaced are current
 -- again, before this build replaces some of them in turn.
 DELETE FROM {{docs_schema}}.docs WHERE since = $1;
+-- name: retire_child_skus
+DELETE FROM {{docs_schema}}.stock WHERE since = $1;
 -- name: reopen
 UPDATE {{docs_schema}}.docs SET until = NULL WHERE until = $1;
+-- name: reopen_skus
+UPDATE {{docs_schema}}.stock SET until = NULL WHERE until = $1;
 
 -- name: supersede
 -- $1 this build, $2 its base, $3 the product ids changed or removed: the
 -- base's versions of them end at this build.
 UPDATE {{docs_schema}}.docs SET until = $1
 WHERE id = ANY($3::integer[]) AND since <= $2 AND (until IS NULL OR until > $2);
+
+-- name: supersede_skus
+UPDATE {{docs_schema}}.stock SET until = $1
+WHERE product_id = ANY($3::integer[]) AND since <= $2 AND (until IS NULL OR until > $2);
+
+-- name: insert_skus
+INSERT INTO {{docs_schema}}.stock (id, since, product_id, quantity)
+SELECT id, $1, product_id, quantity FROM {{schema}}.changed_skus;
 
 -- name: insert
 INSERT INTO {{docs_schema}}.docs
@@ -40,3 +57,5 @@ FROM {{schema}}.changes;
 -- Versions no kept build can see: ended at or before $1, the oldest build
 -- kept in this lineage. Best effort, after the swap.
 DELETE FROM {{docs_schema}}.docs WHERE until <= $1;
+-- name: gc_skus
+DELETE FROM {{docs_schema}}.stock WHERE until <= $1;

@@ -1,8 +1,8 @@
 -- Swap build {{build_id}} in: run in one transaction by the loader (and by
 -- rollback), after an incremental build's rows are applied in the same
--- transaction (incremental.sql). Readers of elier.docs see the old build or
--- the new one, never a mix; the NOTIFY reaches the API when the transaction
--- commits. {{docs_schema}} holds the build's documents: its own schema for a
+-- transaction (incremental.sql). Readers of elier.docs and elier.skus (the
+-- cart's stock check) see the old build or the new one, never a mix; the
+-- NOTIFY reaches the API when the transaction commits. {{docs_schema}} holds the build's documents: its own schema for a
 -- full build, its lineage's for an incremental one.
 -- (The target is parked in 'building' first: on a rollback it is the
 -- previous build, and the one-previous index must hold after every statement.)
@@ -14,5 +14,9 @@ CREATE OR REPLACE VIEW elier.docs AS
     SELECT {{build_id}}::bigint AS build_id, id, list_item, product, styles, related,
            h_product, h_styles, h_related
     FROM {{docs_schema}}.docs
+    WHERE since <= {{build_id}} AND (until IS NULL OR until > {{build_id}});
+CREATE OR REPLACE VIEW elier.skus AS
+    SELECT id, quantity
+    FROM {{docs_schema}}.stock
     WHERE since <= {{build_id}} AND (until IS NULL OR until > {{build_id}});
 NOTIFY elier_build, '{{build_id}}';

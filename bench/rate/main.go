@@ -17,18 +17,26 @@
 //     (as wrk2 does), so queueing in the generator counts against the
 //     server, never for it.
 //
+// Besides the catalogue's routes, -route cart-post sends POST /cart
+// {"sku_id": N} (N drawn from -skus, a file of sku ids, one a line) and
+// cart-get sends GET /cart, each as one of -sessions sessions drawn at
+// random (an Authorization header): the cart's write and read paths.
+//
 // The output includes the generator's own CPU per request, so a reader can
 // see what the measurement cost.
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -46,14 +54,15 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "how long to send")
 	engine := flag.String("client", "fasthttp", "fasthttp or vegeta")
 	conns := flag.Int("conns", 256, "connections at most")
+	skuFile := flag.String("skus", "", "-route cart-post: a file of sku ids, one a line")
+	sessions := flag.Int("sessions", 100000, "cart routes: sessions drawn from")
 	flag.Parse()
 
-	picker, err := tf.Picker(uint64(time.Now().UnixNano()))
+	path, err := requests(tf, *skuFile, *sessions)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rate:", err)
 		os.Exit(2)
 	}
-	path := picker.Path
 
 	cpu0 := cpuTime()
 	var res result
@@ -94,14 +103,58 @@ type result struct {
 	elapsed   time.Duration // from the first due time to the last answer
 }
 
-func runVegeta(base string, path func() string, freq int, dur time.Duration, conns int) result {
+// request is one request of the schedule: a GET of uri unless said.
+type request struct {
+	method, uri, auth string
+	body              []byte
+}
+
+// requests returns the schedule's request picker: the catalogue's routes
+// from target, or the cart's.
+func requests(tf target.Flags, skuFile string, sessions int) (func() request, error) {
+	switch *tf.Route {
+	case "cart-post":
+		b, err := os.ReadFile(skuFile)
+		if err != nil {
+			return nil, fmt.Errorf("-route cart-post needs -skus FILE: %w", err)
+		}
+		skus := strings.Fields(string(b))
+		if len(skus) == 0 {
+			return nil, fmt.Errorf("%s: no sku ids", skuFile)
+		}
+		return func() request {
+			return request{method: http.MethodPost, uri: "/cart", auth: "bench-" + strconv.Itoa(rand.IntN(sessions)),
+				body: []byte(`{"sku_id":` + skus[rand.IntN(len(skus))] + `}`)}
+		}, nil
+	case "cart-get":
+		return func() request { return request{uri: "/cart", auth: "bench-" + strconv.Itoa(rand.IntN(sessions))} }, nil
+	}
+	picker, err := tf.Picker(uint64(time.Now().UnixNano()))
+	if err != nil {
+		return nil, err
+	}
+	return func() request { return request{uri: picker.Path()} }, nil
+}
+
+// ok: 200, or the 201 of an add to a cart.
+func ok(status int) bool { return status == http.StatusOK || status == http.StatusCreated }
+
+func runVegeta(base string, path func() request, freq int, dur time.Duration, conns int) result {
 	var mu sync.Mutex // vegeta's workers call the targeter concurrently; the picker is not safe for that
 	targeter := func(t *vegeta.Target) error {
 		mu.Lock()
-		p := path()
+		r := path()
 		mu.Unlock()
-		t.Method = http.MethodGet
-		t.URL = base + p
+		t.Method = cmp.Or(r.method, http.MethodGet)
+		t.URL = base + r.uri
+		t.Body = r.body
+		t.Header = http.Header{}
+		if r.auth != "" {
+			t.Header.Set("Authorization", r.auth)
+		}
+		if r.body != nil {
+			t.Header.Set("Content-Type", "application/json")
+		}
 		return nil
 	}
 	attacker := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Connections(conns), vegeta.Timeout(5*time.Second))
@@ -109,7 +162,7 @@ func runVegeta(base string, path func() string, freq int, dur time.Duration, con
 	start := time.Now()
 	for res := range attacker.Attack(targeter, vegeta.Rate{Freq: freq, Per: time.Second}, dur, "rate") {
 		r.latencies = append(r.latencies, res.Latency)
-		if res.Code != http.StatusOK || res.Error != "" {
+		if !ok(int(res.Code)) || res.Error != "" {
 			r.errors++
 		}
 	}
@@ -117,14 +170,14 @@ func runVegeta(base string, path func() string, freq int, dur time.Duration, con
 	return r
 }
 
-func runFasthttp(base string, path func() string, freq int, dur time.Duration, conns int) result {
+func runFasthttp(base string, path func() request, freq int, dur time.Duration, conns int) result {
 	addr := strings.TrimPrefix(base, "http://")
 	client := &fasthttp.HostClient{
 		Addr: addr, MaxConns: conns, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
 		MaxIdemponentCallAttempts: 1,
 	}
 	total := int(int64(freq) * int64(dur) / int64(time.Second))
-	paths := make([]string, total) // drawn up front: the schedule is not slowed by the RNG
+	paths := make([]request, total) // drawn up front: the schedule is not slowed by the RNG
 	for i := range paths {
 		paths[i] = path()
 	}
@@ -142,10 +195,20 @@ func runFasthttp(base string, path func() string, freq int, dur time.Duration, c
 			defer fasthttp.ReleaseResponse(resp)
 			req.Header.SetHost(addr)
 			for i := range due {
-				req.SetRequestURI(paths[i])
+				r := &paths[i]
+				req.SetRequestURI(r.uri)
+				req.Header.SetMethod(cmp.Or(r.method, fasthttp.MethodGet))
+				req.SetBody(r.body)
+				req.Header.Del(fasthttp.HeaderAuthorization)
+				if r.auth != "" {
+					req.Header.Set(fasthttp.HeaderAuthorization, r.auth)
+				}
+				if r.body != nil {
+					req.Header.SetContentType("application/json")
+				}
 				err := client.Do(req, resp)
 				lat[i] = time.Since(start.Add(time.Duration(i) * interval))
-				failed[i] = err != nil || resp.StatusCode() != fasthttp.StatusOK
+				failed[i] = err != nil || !ok(resp.StatusCode())
 			}
 		})
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/elier/catalogue/pkg/build"
+	"github.com/elier/catalogue/pkg/cart"
 	"github.com/elier/catalogue/pkg/loader"
 )
 
@@ -91,6 +92,11 @@ Exit status: 0 on success (and when --if-changed finds nothing new),
 				return err
 			}
 			defer pool.Close()
+			// The cart's schema goes wherever the catalogue's does; it is
+			// never part of a build.
+			if err := cart.Migrate(ctx, pool); err != nil {
+				return err
+			}
 
 			bars := progress == "bars" || (progress == "auto" && isTerminal(a.stderr))
 			var stopProgress func()
@@ -183,6 +189,9 @@ func (a *app) rollbackCmd() *cobra.Command {
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withPool(cmd.Context(), url, func(pool *pgxpool.Pool) error {
+				if err := cart.Migrate(cmd.Context(), pool); err != nil {
+					return err
+				}
 				id, err := build.Rollback(cmd.Context(), pool)
 				if errors.Is(err, build.ErrBusy) {
 					return &exitError{code: exitBusy, err: err}

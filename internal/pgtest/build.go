@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -66,8 +67,16 @@ func InstallBuild(t testing.TB, url string, id int64, docs []Doc, base int64, no
 			pgx.CopyFromRows(rows)); err != nil {
 			return err
 		}
+		stock, err := skusOf(docs, id)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{schema, "stock"}, []string{"id", "since", "product_id", "quantity"},
+			pgx.CopyFromRows(stock)); err != nil {
+			return err
+		}
 		ix := sqlfiles.Named("docs_index.sql")
-		for _, name := range []string{"index", "finish"} {
+		for _, name := range []string{"index", "index_skus", "finish"} {
 			if _, err := tx.Exec(ctx, sqlfiles.Expand(ix[name], "schema", schema)); err != nil {
 				return err
 			}
@@ -99,12 +108,40 @@ func InstallBuild(t testing.TB, url string, id int64, docs []Doc, base int64, no
 		if !notify {
 			swap = strings.Replace(swap, fmt.Sprintf("NOTIFY elier_build, '%d';", id), "", 1)
 		}
-		_, err := tx.Exec(ctx, swap)
+		_, err = tx.Exec(ctx, swap)
 		return err
 	})
 	if err != nil {
 		t.Fatalf("installing build %d: %v", id, err)
 	}
+}
+
+// skusOf reads each product's skus and their stock from its styles
+// document, as the cart's check sees them (elier.skus).
+func skusOf(docs []Doc, since int64) ([][]any, error) {
+	var rows [][]any
+	for _, d := range docs {
+		var styles struct {
+			Results []struct {
+				Skus map[string]struct {
+					Quantity *int32 `json:"quantity"`
+				} `json:"skus"`
+			} `json:"results"`
+		}
+		if err := json.Unmarshal(d.Styles, &styles); err != nil {
+			return nil, fmt.Errorf("product %d's styles: %w", d.ID, err)
+		}
+		for _, st := range styles.Results {
+			for k, v := range st.Skus {
+				id, err := strconv.ParseInt(k, 10, 32)
+				if err != nil || v.Quantity == nil {
+					continue // the placeholder "null" of a style without skus
+				}
+				rows = append(rows, []any{int32(id), since, d.ID, *v.Quantity})
+			}
+		}
+	}
+	return rows, nil
 }
 
 // changedSince lists the ids whose documents differ between docs and the

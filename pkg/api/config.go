@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"strconv"
@@ -21,6 +22,15 @@ type Config struct {
 	Addr        string       // listen address, e.g. ":3000"
 	Listener    net.Listener // if set, served instead of listening on Addr (tests pass port 0)
 	DatabaseURL string
+	// PrimaryURL is where the cart is read and written: the primary, when
+	// DatabaseURL leads to standbys. Empty: DatabaseURL. Either way the
+	// cart's connections go only to a server that accepts writes.
+	PrimaryURL string
+
+	CartIdle       time.Duration  // a cart untouched this long is deleted
+	CartSweep      time.Duration  // how often idle carts are looked for
+	CartMaxConns   int            // the cart pool's size
+	TrustedProxies []netip.Prefix // whose X-Forwarded-Proto is believed (the session cookie's Secure)
 
 	CacheMB     int           // response cache bound in MiB; 0 disables it
 	NegativeTTL time.Duration // how long a 404 stays cached within a build
@@ -72,6 +82,13 @@ func DefaultConfig() Config {
 		IdleTimeout:        2 * time.Minute,
 		ReadBufferSize:     8 << 10,
 		MaxRequestBodySize: 64 << 10,
+		CartIdle:           30 * 24 * time.Hour,
+		CartSweep:          time.Minute,
+		// A commit waiting for its WAL flush holds a connection but no CPU,
+		// and every commit in flight when a flush starts shares it: more
+		// connections than cores, for group commit.
+		CartMaxConns:   8 * runtime.NumCPU(),
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 	}
 }
 
@@ -101,6 +118,7 @@ func (c Config) check() (Config, error) {
 		{&c.NegativeTTL, d.NegativeTTL}, {&c.DBTimeout, d.DBTimeout}, {&c.PollInterval, d.PollInterval},
 		{&c.ShutdownTimeout, d.ShutdownTimeout}, {&c.ReadTimeout, d.ReadTimeout},
 		{&c.WriteTimeout, d.WriteTimeout}, {&c.IdleTimeout, d.IdleTimeout},
+		{&c.CartIdle, d.CartIdle}, {&c.CartSweep, d.CartSweep},
 	} {
 		if *p.v < 0 {
 			return c, fmt.Errorf("durations must not be negative (got %v)", *p.v)
@@ -116,6 +134,12 @@ func (c Config) check() (Config, error) {
 		c.DBWorkers = d.DBWorkers
 	}
 	c.DBWorkers = min(c.DBWorkers, c.DBMaxConns)
+	if c.CartMaxConns <= 0 {
+		c.CartMaxConns = d.CartMaxConns
+	}
+	if c.PrimaryURL == "" {
+		c.PrimaryURL = c.DatabaseURL
+	}
 	if c.ReadBufferSize <= 0 {
 		c.ReadBufferSize = d.ReadBufferSize
 	}
@@ -149,6 +173,11 @@ func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 		fs.PrintDefaults()
 	}
 	cors := strings.Join(c.CORSOrigins, ",")
+	var proxies []string
+	for _, p := range c.TrustedProxies {
+		proxies = append(proxies, p.String())
+	}
+	trusted := strings.Join(proxies, ",")
 	fs.StringVar(&c.Addr, "addr", c.Addr, "listen `HOST:PORT`")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL `URL` (default $DATABASE_URL)")
 	fs.IntVar(&c.CacheMB, "cache-mb", c.CacheMB, "response cache size in `MiB` (0 disables it; at least 32 when on)")
@@ -161,12 +190,31 @@ func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.DurationVar(&c.DBTimeout, "db-timeout", c.DBTimeout, "per-request database timeout (then 503)")
 	fs.IntVar(&c.DBMaxConns, "db-max-conns", c.DBMaxConns, "database pool size")
 	fs.IntVar(&c.DBWorkers, "db-workers", c.DBWorkers, "cache misses are batched into at most this many concurrent statements")
+	fs.StringVar(&c.PrimaryURL, "primary-url", "", "PostgreSQL `URL` of the primary, for the cart (default $ELIER_PRIMARY_URL, else the database URL)")
+	fs.DurationVar(&c.CartIdle, "cart-idle", c.CartIdle, "carts untouched this long are deleted")
+	fs.DurationVar(&c.CartSweep, "cart-sweep", c.CartSweep, "how often idle carts are looked for and deleted, in bounded batches")
+	fs.IntVar(&c.CartMaxConns, "cart-max-conns", c.CartMaxConns, "the cart's database pool size (on the primary)")
+	fs.StringVar(&trusted, "trusted-proxies", trusted, "comma-separated `CIDRs` whose X-Forwarded-Proto is believed (empty: none)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time given to in-flight requests on SIGTERM/SIGINT")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = getenv("DATABASE_URL")
+	}
+	if c.PrimaryURL == "" {
+		c.PrimaryURL = getenv("ELIER_PRIMARY_URL")
+	}
+	c.TrustedProxies = nil
+	for p := range strings.SplitSeq(trusted, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pfx, err := parsePrefix(p)
+		if err != nil {
+			return c, fmt.Errorf("--trusted-proxies: %w", err)
+		}
+		c.TrustedProxies = append(c.TrustedProxies, pfx)
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
@@ -178,6 +226,18 @@ func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 		}
 	}
 	return c, nil
+}
+
+// parsePrefix reads a CIDR, or a bare address as the prefix of itself alone.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // NewLogger returns the program's logger on f: text for a person at a

@@ -62,3 +62,41 @@ func TestParseFlags(t *testing.T) {
 		t.Errorf("more workers (%d) than connections (2)", c.DBWorkers)
 	}
 }
+
+func TestParseCartFlags(t *testing.T) {
+	env := func(k string) string {
+		switch k {
+		case "DATABASE_URL":
+			return "postgres://replica,primary/elier"
+		case "ELIER_PRIMARY_URL":
+			return "postgres://primary/elier"
+		}
+		return ""
+	}
+	c, err := ParseFlags(nil, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PrimaryURL != "postgres://primary/elier" || c.CartIdle != 30*24*time.Hour || len(c.TrustedProxies) != 2 {
+		t.Errorf("defaults: %+v", c)
+	}
+	c, err = ParseFlags([]string{"--primary-url", "postgres://p2", "--cart-idle", "1h", "--cart-sweep", "5s",
+		"--trusted-proxies", "10.0.0.0/8, 192.168.1.7"}, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PrimaryURL != "postgres://p2" || c.CartIdle != time.Hour || c.CartSweep != 5*time.Second ||
+		len(c.TrustedProxies) != 2 || c.TrustedProxies[1].String() != "192.168.1.7/32" {
+		t.Errorf("flags: %+v", c)
+	}
+	if c, _ = ParseFlags([]string{"--trusted-proxies", ""}, env, io.Discard); len(c.TrustedProxies) != 0 {
+		t.Errorf("--trusted-proxies '': %v", c.TrustedProxies)
+	}
+	if _, err := ParseFlags([]string{"--trusted-proxies", "not-an-address"}, env, io.Discard); err == nil {
+		t.Error("a bad --trusted-proxies is accepted")
+	}
+	// Without a primary of its own, the cart uses the database URL.
+	if c, _ = (Config{DatabaseURL: "postgres://x"}).check(); c.PrimaryURL != "postgres://x" {
+		t.Errorf("PrimaryURL %q", c.PrimaryURL)
+	}
+}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"errors"
 	"net"
 	"strconv"
@@ -17,6 +18,7 @@ type apiError struct {
 	status     int
 	body       string
 	retryAfter string // seconds, for 503s
+	allow      string // methods, for 405s; empty: allowedMethods
 }
 
 func (e *apiError) Error() string { return e.body }
@@ -82,7 +84,7 @@ func (s *server) writeError(ctx *fasthttp.RequestCtx, ae *apiError) {
 	s.cors.apply(ctx, false)
 	switch {
 	case ae.status == fasthttp.StatusMethodNotAllowed:
-		h.Set(fasthttp.HeaderAllow, allowedMethods)
+		h.Set(fasthttp.HeaderAllow, cmp.Or(ae.allow, allowedMethods))
 	case ae.retryAfter != "":
 		h.Set(fasthttp.HeaderRetryAfter, ae.retryAfter)
 	}

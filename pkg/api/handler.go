@@ -44,14 +44,25 @@ func (s *server) routes() *router.Router {
 		}
 		other := func(ctx *fasthttp.RequestCtx) {
 			ctx.SetUserValue(routeKey, rt.route)
-			if ctx.IsOptions() {
+			switch {
+			case rt.post != nil && ctx.IsOptions():
+				s.cartPreflight(ctx)
+			case ctx.IsOptions():
 				s.preflight(ctx)
-				return
+			case rt.post != nil:
+				s.cartFail(ctx, errCartMethod, cartBadRequest)
+			default:
+				s.fail(ctx, errMethod)
 			}
-			s.fail(ctx, errMethod)
 		}
 		r.GET(rt.path, serve)
 		r.HEAD(rt.path, serve)
+		if rt.post != nil {
+			r.POST(rt.path, func(ctx *fasthttp.RequestCtx) {
+				ctx.SetUserValue(routeKey, rt.route)
+				rt.post(ctx)
+			})
+		}
 		r.ANY(rt.path, other)
 	}
 	return r
@@ -61,19 +72,21 @@ func (s *server) routes() *router.Router {
 type routeSpec struct {
 	path  string // as in the router and in api/openapi.json
 	route route
-	serve fasthttp.RequestHandler
+	serve fasthttp.RequestHandler // GET and HEAD
+	post  fasthttp.RequestHandler // POST, on the cart only (nil: 405)
 }
 
 func (s *server) routeTable() []routeSpec {
 	return []routeSpec{
-		{"/products", routeList, s.serveList},
-		{"/products/{product_id}", routeProduct, s.docHandler(routeProduct)},
-		{"/products/{product_id}/styles", routeStyles, s.docHandler(routeStyles)},
-		{"/products/{product_id}/related", routeRelated, s.docHandler(routeRelated)},
-		{"/healthz", routeHealthz, func(ctx *fasthttp.RequestCtx) { s.writeJSON(ctx, fasthttp.StatusOK, `{"status":"ok"}`) }},
-		{"/readyz", routeReadyz, s.serveReady},
-		{"/metrics", routeMetrics, s.serveMetrics},
-		{"/openapi.json", routeOpenAPI, s.serveOpenAPI},
+		{"/products", routeList, s.serveList, nil},
+		{"/products/{product_id}", routeProduct, s.docHandler(routeProduct), nil},
+		{"/products/{product_id}/styles", routeStyles, s.docHandler(routeStyles), nil},
+		{"/products/{product_id}/related", routeRelated, s.docHandler(routeRelated), nil},
+		{"/cart", routeCart, s.serveGetCart, s.servePostCart},
+		{"/healthz", routeHealthz, func(ctx *fasthttp.RequestCtx) { s.writeJSON(ctx, fasthttp.StatusOK, `{"status":"ok"}`) }, nil},
+		{"/readyz", routeReadyz, s.serveReady, nil},
+		{"/metrics", routeMetrics, s.serveMetrics, nil},
+		{"/openapi.json", routeOpenAPI, s.serveOpenAPI, nil},
 	}
 }
 
@@ -408,6 +421,7 @@ func (s *server) serveMetrics(ctx *fasthttp.RequestCtx) {
 		goroutines:   runtime.NumGoroutine(),
 		heapLive:     heapLive(),
 	})
+	b = s.cartMetrics.appendText(b)
 	ctx.Response.Header.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 	ctx.Response.SetBodyRaw(b)
 }

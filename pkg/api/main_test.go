@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,11 +106,12 @@ func listBody(docs []doc, first, last int) []byte {
 }
 
 // newCatalog returns the URL of a fresh database with the catalogue's
-// control schema and no build yet.
+// control schema, the cart's, and no build yet.
 func newCatalog(t testing.TB) string {
 	t.Helper()
 	url := pgtest.NewDatabase(t)
 	execSQL(t, url, sqlfiles.Must("catalog.sql"))
+	execSQL(t, url, sqlfiles.Must("cart.sql"))
 	return url
 }
 
@@ -202,7 +204,17 @@ func newClient(t testing.TB) *http.Client {
 // do sends one request; headers alternate names and values.
 func do(t testing.TB, c *http.Client, method, url string, headers ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
+	return send(t, c, method, url, "", headers...)
+}
+
+// send sends one request with a body (none when empty).
+func send(t testing.TB, c *http.Client, method, url, body string, headers ...string) (*http.Response, []byte) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,11 +226,11 @@ func do(t testing.TB, c *http.Client, method, url string, headers ...string) (*h
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("%s %s: reading the body: %v", method, url, err)
 	}
-	return resp, body
+	return resp, b
 }
 
 // eventually polls f until it returns nil, failing with its last error

@@ -23,6 +23,7 @@ const (
 	routeReadyz
 	routeMetrics
 	routeOpenAPI
+	routeCart
 	routeInvalid // fasthttp could not read the request
 	numRoutes
 )
@@ -45,6 +46,8 @@ func (r route) String() string {
 		return "metrics"
 	case routeOpenAPI:
 		return "openapi"
+	case routeCart:
+		return "cart"
 	case routeInvalid:
 		return "invalid"
 	}
@@ -52,7 +55,7 @@ func (r route) String() string {
 }
 
 // statuses are the codes counted one by one; others count as "other".
-var statuses = [...]int{200, 204, 304, 400, 404, 405, 408, 413, 431, 500, 503}
+var statuses = [...]int{200, 201, 204, 304, 400, 404, 405, 408, 413, 422, 431, 500, 503}
 
 const numStatuses = len(statuses) + 1
 

@@ -168,7 +168,8 @@ func TestPanic(t *testing.T) {
 // (for the subset of JSON Schema the description uses).
 func TestOpenAPI(t *testing.T) {
 	t.Parallel()
-	base, _, _ := seeded(t)
+	base, url, _ := seeded(t)
+	withStock(t, url, map[int32]int32{1: 5})
 	c := newClient(t)
 	resp, body := do(t, c, "GET", base+"/openapi.json")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || string(body) != openapi.JSON() {
@@ -208,35 +209,47 @@ func TestOpenAPI(t *testing.T) {
 	for _, tc := range []struct {
 		method, path, spec string
 		status             int
+		body               string // sent with Authorization, for /cart
 	}{
-		{"GET", "/products", "/products", 200},
-		{"GET", "/products?page=2&count=3", "/products", 200},
-		{"GET", "/products?count=1000", "/products", 200},
-		{"GET", "/products?page=100", "/products", 200},
-		{"GET", "/products?count=0", "/products", 400},
-		{"POST", "/products", "/products", 405},
-		{"GET", "/products/1", "/products/{product_id}", 200},
-		{"GET", "/products/2", "/products/{product_id}", 200},
-		{"GET", "/products/9", "/products/{product_id}", 200},
-		{"GET", "/products/10", "/products/{product_id}", 404},
-		{"GET", "/products/x", "/products/{product_id}", 400},
-		{"GET", "/products/1/styles", "/products/{product_id}/styles", 200},
-		{"GET", "/products/2/styles", "/products/{product_id}/styles", 200},
-		{"GET", "/products/5/styles", "/products/{product_id}/styles", 200},
-		{"GET", "/products/10/styles", "/products/{product_id}/styles", 404},
-		{"GET", "/products/1/related", "/products/{product_id}/related", 200},
-		{"GET", "/products/9/related", "/products/{product_id}/related", 200},
-		{"GET", "/products/0/related", "/products/{product_id}/related", 400},
-		{"GET", "/healthz", "/healthz", 200},
-		{"GET", "/readyz", "/readyz", 200},
-		{"GET", "/openapi.json", "/openapi.json", 200},
+		{"GET", "/products", "/products", 200, ""},
+		{"GET", "/products?page=2&count=3", "/products", 200, ""},
+		{"GET", "/products?count=1000", "/products", 200, ""},
+		{"GET", "/products?page=100", "/products", 200, ""},
+		{"GET", "/products?count=0", "/products", 400, ""},
+		{"POST", "/products", "/products", 405, ""},
+		{"GET", "/products/1", "/products/{product_id}", 200, ""},
+		{"GET", "/products/2", "/products/{product_id}", 200, ""},
+		{"GET", "/products/9", "/products/{product_id}", 200, ""},
+		{"GET", "/products/10", "/products/{product_id}", 404, ""},
+		{"GET", "/products/x", "/products/{product_id}", 400, ""},
+		{"GET", "/products/1/styles", "/products/{product_id}/styles", 200, ""},
+		{"GET", "/products/2/styles", "/products/{product_id}/styles", 200, ""},
+		{"GET", "/products/5/styles", "/products/{product_id}/styles", 200, ""},
+		{"GET", "/products/10/styles", "/products/{product_id}/styles", 404, ""},
+		{"GET", "/products/1/related", "/products/{product_id}/related", 200, ""},
+		{"GET", "/products/9/related", "/products/{product_id}/related", 200, ""},
+		{"GET", "/products/0/related", "/products/{product_id}/related", 400, ""},
+		{"GET", "/healthz", "/healthz", 200, ""},
+		{"GET", "/readyz", "/readyz", 200, ""},
+		{"GET", "/openapi.json", "/openapi.json", 200, ""},
+		{"POST", "/cart", "/cart", 201, `{"sku_id":1}`},
+		{"POST", "/cart", "/cart", 201, `sku_id=1`},
+		{"POST", "/cart", "/cart", 400, `{"sku_id":"x"}`},
+		{"POST", "/cart", "/cart", 413, `{"sku_id":1,"x":"` + strings.Repeat(" ", 1100) + `"}`},
+		{"POST", "/cart", "/cart", 422, `{"sku_id":999}`},
+		{"GET", "/cart", "/cart", 200, ""},
+		{"DELETE", "/cart", "/cart", 405, ""},
 	} {
-		resp, body := do(t, c, tc.method, base+tc.path)
+		resp, body := send(t, c, tc.method, base+tc.path, tc.body, "Authorization", "openapi")
 		if resp.StatusCode != tc.status {
 			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, resp.StatusCode, tc.status)
 			continue
 		}
-		op, _ := paths[tc.spec].(map[string]any)["get"].(map[string]any)
+		ops, _ := paths[tc.spec].(map[string]any)
+		op, ok := ops[strings.ToLower(tc.method)].(map[string]any)
+		if !ok {
+			op, _ = ops["get"].(map[string]any) // other methods' 405s are described with GET
+		}
 		r, ok := op["responses"].(map[string]any)[strconv.Itoa(tc.status)]
 		if !ok {
 			t.Errorf("%s %s: status %d is not described", tc.method, tc.path, tc.status)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/elier/catalogue/api"
+	"github.com/elier/catalogue/pkg/cart"
 	"github.com/elier/catalogue/pkg/readmodel"
 )
 
@@ -34,6 +36,13 @@ type server struct {
 	cache   *cache
 	metrics *metrics
 	cors    cors
+
+	cart              *cart.Store // on the primary (Config.PrimaryURL)
+	cartPool          *pgxpool.Pool
+	cartMetrics       cartMetrics
+	cartIdle          time.Duration
+	cartMissingLogged atomic.Int64 // unix ns of the last "tables missing" error log
+	trustedProxies    []netip.Prefix
 
 	// base is the context of database calls: not canceled by a shutdown
 	// signal, so in-flight requests finish; each call adds dbTimeout.
@@ -69,16 +78,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log := cfg.Logger
 
-	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	pcfg, err := poolConfig(cfg.DatabaseURL, cfg.DBMaxConns, cfg.DBTimeout, "elier-api")
 	if err != nil {
 		return fmt.Errorf("parsing the database URL: %w", err)
-	}
-	pcfg.MaxConns = int32(cfg.DBMaxConns)
-	pcfg.HealthCheckPeriod = 10 * time.Second
-	pcfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
-	pcfg.ConnConfig.ConnectTimeout = cfg.DBTimeout
-	if pcfg.ConnConfig.RuntimeParams["application_name"] == "" {
-		pcfg.ConnConfig.RuntimeParams["application_name"] = "elier-api"
 	}
 	// The pool connects lazily: the API starts (and says it is not ready)
 	// while the database is down, and recovers when it comes back.
@@ -87,6 +89,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("creating the database pool: %w", err)
 	}
 	defer pool.Close()
+	cartPool, err := newCartPool(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer cartPool.Close()
 
 	ln := cfg.Listener
 	if ln == nil {
@@ -110,6 +117,11 @@ func Run(ctx context.Context, cfg Config) error {
 		vary:         fasthttp.HeaderAcceptEncoding,
 		openapi:      []byte(openapi.JSON()),
 		pollNow:      make(chan struct{}, 1),
+
+		cart:           cart.NewStore(cartPool, cfg.CartIdle),
+		cartPool:       cartPool,
+		cartIdle:       cfg.CartIdle,
+		trustedProxies: cfg.TrustedProxies,
 	}
 	s.batch = newBatcher(s.reader, s.base, cfg.DBTimeout)
 	s.router = s.routes().Handler
@@ -132,6 +144,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	// Know the live build before the first request, if the database lets.
 	s.poll(ctx)
+	s.checkCart(ctx)
 
 	// The watchers of the live build and the batch workers stop after the
 	// HTTP server, when no request needs them any more.
@@ -139,6 +152,7 @@ func Run(ctx context.Context, cfg Config) error {
 	var watchers sync.WaitGroup
 	watchers.Go(func() { s.pollLoop(watchCtx, cfg.PollInterval) })
 	watchers.Go(func() { s.listenLoop(watchCtx) })
+	watchers.Go(func() { s.sweepLoop(watchCtx, cfg.CartSweep) })
 	// Few workers make big batches: on a small machine a few statements of
 	// many lookups cost the database far less than many of a few each.
 	for range cfg.DBWorkers {
@@ -171,6 +185,53 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newCartPool opens (lazily) the cart's own pool on the primary: its
+// writes wait for a WAL flush, which must not hold the catalogue's
+// connections, and it reaches only a server that accepts writes.
+func newCartPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
+	pcfg, err := poolConfig(cfg.PrimaryURL, cfg.CartMaxConns, cfg.DBTimeout, "elier-api-cart")
+	if err != nil {
+		return nil, fmt.Errorf("parsing the primary's URL: %w", err)
+	}
+	cart.ConfigurePool(pcfg)
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the cart's database pool: %w", err)
+	}
+	return pool, nil
+}
+
+// poolConfig is the configuration of one of the API's pools: prepared
+// statements, a connect timeout of one request's database budget, and an
+// application_name unless the URL names one.
+func poolConfig(url string, maxConns int, timeout time.Duration, app string) (*pgxpool.Config, error) {
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	pcfg.MaxConns = int32(maxConns)
+	pcfg.HealthCheckPeriod = 10 * time.Second
+	pcfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
+	pcfg.ConnConfig.ConnectTimeout = timeout
+	if pcfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		pcfg.ConnConfig.RuntimeParams["application_name"] = app
+	}
+	return pcfg, nil
+}
+
+// checkCart says at start whether /cart can work: the API runs no DDL, so
+// missing tables are an operator's task (elier-etl migrate).
+func (s *server) checkCart(ctx context.Context) {
+	dctx, cancel := context.WithTimeout(ctx, s.dbTimeout)
+	defer cancel()
+	switch err := s.cart.Ready(dctx); {
+	case errors.Is(err, cart.ErrNotMigrated):
+		s.logNotMigrated(err)
+	case err != nil:
+		s.log.Warn("the cart's database (the primary) is not reachable; /cart answers 503 until it is", "err", err)
+	}
 }
 
 // setBuild makes id the live build, as the database said (poll or NOTIFY).

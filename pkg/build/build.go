@@ -313,7 +313,8 @@ func (r *run) documents(ctx context.Context) error {
 // tables dropped.
 func (r *run) staged(ctx context.Context, job *docJob) (*loader.Result, *diff, error) {
 	table, _ := job.target()
-	if _, err := r.lock.conn.Exec(ctx, "TRUNCATE "+table.Sanitize()); err != nil {
+	skus, _ := job.skuTarget()
+	if _, err := r.lock.conn.Exec(ctx, "TRUNCATE "+table.Sanitize()+", "+skus.Sanitize()); err != nil {
 		return nil, nil, fmt.Errorf("truncating documents: %w", err)
 	}
 	r.export.Close()
@@ -420,18 +421,22 @@ func (r *run) applyChanges(ctx context.Context, tx txExec) error {
 		return sql.Expand(q[name], "schema", ident(r.schema), "docs_schema", ident(r.docsSchema))
 	}
 	if p := r.base.previous; p != nil && p.docsSchema == r.docsSchema && p.id > r.base.id {
-		if _, err := tx.Exec(ctx, x("retire_child"), p.id); err != nil {
-			return fmt.Errorf("retiring build %d's versions: %w", p.id, err)
-		}
-		if _, err := tx.Exec(ctx, x("reopen"), p.id); err != nil {
-			return fmt.Errorf("retiring build %d's versions: %w", p.id, err)
+		for _, name := range []string{"retire_child", "retire_child_skus", "reopen", "reopen_skus"} {
+			if _, err := tx.Exec(ctx, x(name), p.id); err != nil {
+				return fmt.Errorf("retiring build %d's versions: %w", p.id, err)
+			}
 		}
 	}
-	if _, err := tx.Exec(ctx, x("supersede"), r.id, r.base.id, r.diff.replacedIDs()); err != nil {
-		return fmt.Errorf("ending replaced versions: %w", err)
+	replaced := r.diff.replacedIDs()
+	for _, name := range []string{"supersede", "supersede_skus"} {
+		if _, err := tx.Exec(ctx, x(name), r.id, r.base.id, replaced); err != nil {
+			return fmt.Errorf("ending replaced versions: %w", err)
+		}
 	}
-	if _, err := tx.Exec(ctx, x("insert"), r.id); err != nil {
-		return fmt.Errorf("writing new versions: %w", err)
+	for _, name := range []string{"insert", "insert_skus"} {
+		if _, err := tx.Exec(ctx, x(name), r.id); err != nil {
+			return fmt.Errorf("writing new versions: %w", err)
+		}
 	}
 	return nil
 }

@@ -56,7 +56,7 @@ func liveBase(ctx context.Context, conn *pgxpool.Conn, q map[string]string) (*ba
 		return nil, fmt.Errorf("reading the live build: %w", err)
 	}
 	var p baseBuild
-	err = conn.QueryRow(ctx, q["previous_of"]).Scan(&p.id, &p.docsSchema)
+	err = conn.QueryRow(ctx, q["previous_of"]).Scan(&p.id, &p.docsSchema, &p.format)
 	switch {
 	case err == nil:
 		b.previous = &p
@@ -82,12 +82,17 @@ func Rollback(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 	}
 	var id int64
 	var schema string
-	err = lock.conn.QueryRow(ctx, q["previous_of"]).Scan(&id, &schema)
+	var format int
+	err = lock.conn.QueryRow(ctx, q["previous_of"]).Scan(&id, &schema, &format)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, ErrNoPrevious
 	}
 	if err != nil {
 		return 0, fmt.Errorf("finding the previous build: %w", err)
+	}
+	if format != Format {
+		return 0, fmt.Errorf("build %d was made by an earlier release (storage format %d, this one serves %d): %w",
+			id, format, Format, ErrNoPrevious)
 	}
 	return id, swap(ctx, lock.conn, id, schema, nil)
 }
@@ -240,9 +245,13 @@ func collectVersions(ctx context.Context, conn *pgxpool.Conn, q map[string]strin
 	if oldest == nil {
 		return nil
 	}
-	stmt := sql.Expand(sql.Named("incremental.sql")["gc"], "docs_schema", ident(docsSchema))
-	_, err := conn.Exec(ctx, stmt, *oldest)
-	return err
+	inc := sql.Named("incremental.sql")
+	for _, name := range []string{"gc", "gc_skus"} {
+		if _, err := conn.Exec(ctx, sql.Expand(inc[name], "docs_schema", ident(docsSchema)), *oldest); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func checkShrink(ctx context.Context, conn *pgxpool.Conn, q map[string]string, counts map[string]int64, maxShrink float64) error {

@@ -84,6 +84,14 @@ type docJob struct {
 	compare, incremental bool
 }
 
+// skuTarget is the table the skus' stock goes to and its columns.
+func (j *docJob) skuTarget() (pgx.Identifier, []string) {
+	if j.incremental {
+		return pgx.Identifier{j.schema, "changed_skus"}, []string{"id", "product_id", "quantity"}
+	}
+	return pgx.Identifier{j.schema, "stock"}, []string{"since", "id", "product_id", "quantity"}
+}
+
 // target is the table the documents go to and its columns.
 func (j *docJob) target() (pgx.Identifier, []string) {
 	cols := []string{"id", "h_product", "h_styles", "h_related", "list_item", "product", "styles", "related"}
@@ -112,7 +120,8 @@ func buildDocs(ctx context.Context, j *docJob) (*diff, error) {
 		if errors.Is(err, errOutOfOrder) {
 			j.log.Warn("staging tables not in stored order; sorting instead", "err", err)
 			table, _ := j.target()
-			if _, err = j.pool.Exec(ctx, "TRUNCATE "+table.Sanitize()); err != nil {
+			skus, _ := j.skuTarget()
+			if _, err = j.pool.Exec(ctx, "TRUNCATE "+table.Sanitize()+", "+skus.Sanitize()); err != nil {
 				return nil, fmt.Errorf("truncating documents: %w", err)
 			}
 			grouped = false
@@ -185,10 +194,30 @@ func indexDocs(ctx context.Context, pool *pgxpool.Pool, schema string, log *slog
 	if _, err := conn.Exec(ctx, "SET maintenance_work_mem = '"+wantMaintenanceWorkMem+"'"); err != nil {
 		return fmt.Errorf("indexing documents: %w", err)
 	}
-	for _, name := range []string{"index", "finish"} {
-		if _, err := conn.Exec(ctx, sql.Expand(ix[name], "schema", schema)); err != nil {
-			return fmt.Errorf("indexing documents: %w", err)
+	// The two primary keys at once, on two connections (they take
+	// compatible locks on different tables), then the rest.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		_, err := conn.Exec(gctx, sql.Expand(ix["index"], "schema", schema))
+		return err
+	})
+	g.Go(func() error {
+		c, err := pool.Acquire(gctx)
+		if err != nil {
+			return err
 		}
+		defer c.Release()
+		if _, err := c.Exec(gctx, "SET maintenance_work_mem = '"+wantMaintenanceWorkMem+"'"); err != nil {
+			return err
+		}
+		_, err = c.Exec(gctx, sql.Expand(ix["index_skus"], "schema", schema))
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("indexing documents: %w", err)
+	}
+	if _, err := conn.Exec(ctx, sql.Expand(ix["finish"], "schema", schema)); err != nil {
+		return fmt.Errorf("indexing documents: %w", err)
 	}
 	return nil
 }
@@ -389,16 +418,19 @@ func mergeInto(ctx context.Context, j *docJob, src *docSource, base *baseStream)
 	// documents in, so that PostgreSQL's side of the COPY (TOAST
 	// compression, WAL) runs in parallel with itself and with the merge.
 	batches := make(chan *docBatch, 2*copyStreams)
+	skuBatches := make(chan [][]any, 4)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(batches)
-		return produce(gctx, src, cmp, batches)
+		defer close(skuBatches)
+		return produce(gctx, src, cmp, batches, skuBatches)
 	})
 	table, columns := j.target()
 	var since any
 	if !j.incremental {
 		since = j.since
 	}
+	g.Go(func() error { return copySkus(gctx, j, skuBatches) })
 	var total atomic.Int64
 	for range copyStreams {
 		g.Go(func() error {
@@ -426,11 +458,12 @@ func mergeInto(ctx context.Context, j *docJob, src *docSource, base *baseStream)
 }
 
 // produce builds the range's documents, keeps those the comparer says to
-// write, and hands them on in batches.
-func produce(ctx context.Context, src *docSource, cmp *comparer, out chan<- *docBatch) error {
+// write, and hands them on in batches, their skus' stock beside them.
+func produce(ctx context.Context, src *docSource, cmp *comparer, out chan<- *docBatch, skus chan<- [][]any) error {
 	for {
 		b := batchPool.Get().(*docBatch)
 		b.reset()
+		var stock [][]any
 		for len(b.rows) < batchRows && src.Next() {
 			write, err := cmp.see(src.id, src.hashes)
 			if err != nil {
@@ -438,6 +471,9 @@ func produce(ctx context.Context, src *docSource, cmp *comparer, out chan<- *doc
 			}
 			if write {
 				b.add(src)
+				for _, sk := range src.skus {
+					stock = append(stock, []any{sk[0], src.id, sk[1]})
+				}
 			}
 		}
 		if src.err != nil {
@@ -455,13 +491,59 @@ func produce(ctx context.Context, src *docSource, cmp *comparer, out chan<- *doc
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		if len(stock) == 0 {
+			continue
+		}
+		select {
+		case skus <- stock:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 
+// copySkus COPYs the written products' skus' stock into the job's sku
+// table (a full build's skus, an incremental build's changed_skus).
+func copySkus(ctx context.Context, j *docJob, in <-chan [][]any) error {
+	conn, err := j.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("writing the skus' stock: %w", err)
+	}
+	defer conn.Release()
+	table, columns := j.skuTarget()
+	var cur [][]any
+	i := 0
+	row := make([]any, 0, 4)
+	src := pgx.CopyFromFunc(func() ([]any, error) {
+		for i >= len(cur) {
+			select {
+			case b, ok := <-in:
+				if !ok {
+					return nil, nil
+				}
+				cur, i = b, 0
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		row = row[:0]
+		if !j.incremental {
+			row = append(row, j.since)
+		}
+		row = append(row, cur[i]...)
+		i++
+		return row, nil
+	})
+	if _, err := conn.CopyFrom(ctx, table, columns, src); err != nil {
+		return fmt.Errorf("writing the skus' stock: %w", err)
+	}
+	return nil
+}
+
 const (
-	copyStreams   = 2   // COPY connections per range
-	batchRows     = 256 // products per batch handed to a COPY
-	connsPerRange = 6 + 1 + copyStreams
+	copyStreams   = 2                       // COPY connections per range
+	batchRows     = 256                     // products per batch handed to a COPY
+	connsPerRange = 6 + 1 + copyStreams + 1 // streams, base, docs COPYs, skus COPY
 )
 
 // docBatch holds finished documents, their bytes in one arena.
@@ -543,7 +625,8 @@ type docSource struct {
 	id                    int32
 	list, prod, styles    []byte
 	related               []byte
-	hashes                [3]int64 // of prod, styles, related
+	hashes                [3]int64   // of prod, styles, related
+	skus                  [][2]int32 // the product's skus: id, quantity
 	err                   error
 }
 
@@ -621,6 +704,7 @@ func (d *docSource) buildProduct(id int64) error {
 
 // buildStyles writes GET /products/:id/styles.
 func (d *docSource) buildStyles(id int64) error {
+	d.skus = d.skus[:0]
 	s := append(d.styles[:0], `{"product_id":"`...)
 	s = strconv.AppendInt(s, id, 10)
 	s = append(s, `","results":[`...)
@@ -686,6 +770,7 @@ func (d *docSource) appendStyle(s []byte, id int64) ([]byte, error) {
 		s = strconv.AppendInt(s, d.sk.int(2), 10)
 		s = append(s, `":{"quantity":`...)
 		s = strconv.AppendInt(s, d.sk.int(4), 10)
+		d.skus = append(d.skus, [2]int32{int32(d.sk.int(2)), int32(d.sk.int(4))})
 		s = append(s, `,"size":`...)
 		s = appendJSONString(s, d.sk.text(3))
 		s = append(s, '}')

@@ -1,0 +1,51 @@
+package api
+
+import (
+	"strconv"
+	"sync/atomic"
+)
+
+// cartOutcome is what became of one /cart request, for
+// elier_cart_requests_total.
+type cartOutcome uint8
+
+const (
+	cartAdded       cartOutcome = iota // POST: 201
+	cartListed                         // GET: 200
+	cartBadRequest                     // 400: not JSON or a form, no or bad sku_id
+	cartNoSku                          // 422: no such sku in the live build
+	cartOverStock                      // 422: one more unit than the live quantity
+	cartFull                           // 422: already cart.MaxSkus distinct skus
+	cartTooLarge                       // 413: body over maxCartBody
+	cartUnavailable                    // 503: primary down, read-only or slow
+	cartNotMigrated                    // 503: elier-etl migrate has not run
+	cartError                          // 500: unexpected
+	numCartOutcomes
+)
+
+func (o cartOutcome) String() string {
+	return [numCartOutcomes]string{"added", "listed", "bad_request", "no_sku", "over_stock",
+		"cart_full", "too_large", "unavailable", "not_migrated", "error"}[o]
+}
+
+// cartMetrics counts /cart requests by outcome; atomics only, like metrics.
+type cartMetrics struct {
+	n [numCartOutcomes]atomic.Uint64
+}
+
+func (m *cartMetrics) inc(o cartOutcome) { m.n[o].Add(1) }
+
+// appendText appends elier_cart_requests_total in the Prometheus text
+// format, every outcome listed (0 included: an alert on a rate needs the
+// series to exist).
+func (m *cartMetrics) appendText(b []byte) []byte {
+	b = appendHeader(b, "elier_cart_requests_total", "counter", "Requests to /cart by outcome.")
+	for o := range numCartOutcomes {
+		b = append(b, `elier_cart_requests_total{outcome="`...)
+		b = append(b, o.String()...)
+		b = append(b, `"} `...)
+		b = strconv.AppendUint(b, m.n[o].Load(), 10)
+		b = append(b, '\n')
+	}
+	return b
+}

@@ -1,0 +1,248 @@
+// Package cart owns the shoppers' carts: their storage in schema elier_cart
+// (sql/cart.sql, applied by elier-etl, never by the API), adding a unit
+// under the live catalogue's stock check, listing a cart, and expiring idle
+// carts. The cart lives on the primary and outside the builds; the only
+// thing of the catalogue it reads is the view elier.skus.
+package cart
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	sqlfiles "github.com/elier/catalogue/sql"
+)
+
+// MaxSkus is the most distinct skus a cart holds.
+const MaxSkus = 100
+
+// Errors of the store. Every error a Store method returns is one of these
+// (wrapped), or an unexpected one the caller reports as internal.
+var (
+	// ErrNoSku: the live catalogue has no such sku.
+	ErrNoSku = errors.New("cart: no such sku in the live catalogue")
+	// ErrOverStock: one more unit would exceed the sku's live quantity.
+	ErrOverStock = errors.New("cart: not enough stock")
+	// ErrFull: the cart holds MaxSkus distinct skus already.
+	ErrFull = errors.New("cart: the cart is full")
+	// ErrUnavailable: the primary is unreachable, read-only (a standby),
+	// shutting down or did not answer in time. Worth retrying later.
+	ErrUnavailable = errors.New("cart: database unavailable")
+	// ErrNotMigrated: the cart's tables do not exist (`elier-etl migrate`
+	// has not run against this database).
+	ErrNotMigrated = errors.New("cart: the cart tables are missing; run `elier-etl migrate`")
+)
+
+var q = sqlfiles.Named("cart_queries.sql")
+
+// Migrate creates or updates the cart's schema (sql/cart.sql). It is
+// idempotent and safe to run concurrently.
+func Migrate(ctx context.Context, db interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}) error {
+	if _, err := db.Exec(ctx, sqlfiles.Must("cart.sql")); err != nil {
+		return fmt.Errorf("applying sql/cart.sql: %w", err)
+	}
+	return nil
+}
+
+// Session is the key of one cart: a digest of the session's token, so that
+// the database never holds a credential. Tokens of different kinds (an
+// Authorization header, a cookie) never share a cart.
+type Session [sha256.Size]byte
+
+// SessionOf returns the session named by a token of a kind ("authorization"
+// or "cookie").
+func SessionOf(kind string, token []byte) Session {
+	h := sha256.New()
+	h.Write([]byte(kind))
+	h.Write([]byte{0})
+	h.Write(token)
+	var s Session
+	h.Sum(s[:0])
+	return s
+}
+
+// Item is one sku of a cart.
+type Item struct {
+	SkuID int32
+	Count int32
+}
+
+// Store reads and writes carts through a pool on the primary.
+type Store struct {
+	pool *pgxpool.Pool
+	// touchEvery is how stale a cart's touched_at may get before an add
+	// rewrites it: a fraction of the idle expiry, so an add usually writes
+	// one row.
+	touchEvery time.Duration
+}
+
+// NewStore returns a Store over pool, whose carts expire after idle
+// (Expire). Configure the pool with ConfigurePool first.
+func NewStore(pool *pgxpool.Pool, idle time.Duration) *Store {
+	return &Store{pool: pool, touchEvery: min(idle/100, time.Hour)}
+}
+
+// ConfigurePool makes cfg fit for the cart: connections only to a server
+// that accepts writes (whatever target_session_attrs the URL names: a cart
+// read after a write must see it, so a standby will not do), and a
+// synchronous_commit of at least local on each, so that a commit is
+// durable when it is acknowledged whatever the server's default.
+func ConfigurePool(cfg *pgxpool.Config) {
+	// ValidateConnect runs on whichever host of a multi-host URL answered.
+	cfg.ConnConfig.ValidateConnect = pgconn.ValidateConnectTargetSessionAttrsReadWrite
+	prev := cfg.AfterConnect
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		if prev != nil {
+			if err := prev(ctx, c); err != nil {
+				return err
+			}
+		}
+		if _, err := c.Exec(ctx, q["durable"]); err != nil {
+			return fmt.Errorf("setting synchronous_commit: %w", err)
+		}
+		return nil
+	}
+}
+
+// Ready reports whether the cart's tables exist: nil, ErrNotMigrated, or
+// the database's error.
+func (s *Store) Ready(ctx context.Context) error {
+	var ok bool
+	if err := s.pool.QueryRow(ctx, q["ready"]).Scan(&ok); err != nil {
+		return translate(err, "checking the cart tables")
+	}
+	if !ok {
+		return ErrNotMigrated
+	}
+	return nil
+}
+
+// Add puts one unit of sku into session's cart and returns its new count.
+// It returns only after the commit is durable. Errors: ErrNoSku,
+// ErrOverStock, ErrFull, ErrUnavailable, ErrNotMigrated.
+//
+// Two statements in one implicit transaction, sent together (one round
+// trip): the session's cart row is locked, then one upsert adds the unit
+// under the stock check. The lock serializes one session's adds, so the
+// distinct-sku limit holds under concurrency; the upsert's ON CONFLICT
+// re-checks count < quantity against the row's latest version, so
+// concurrent adds of one sku never overshoot the stock.
+func (s *Store) Add(ctx context.Context, session Session, sku int32) (int32, error) {
+	var (
+		count, quantity *int32
+		skus            int64
+	)
+	err := s.retry(ctx, func() error {
+		b := &pgx.Batch{}
+		b.Queue(q["lock"], session[:], s.touchEvery.Seconds())
+		b.Queue(q["add"], session[:], sku, MaxSkus).QueryRow(func(r pgx.Row) error {
+			return r.Scan(&count, &quantity, &skus)
+		})
+		// Close reads up to the server's ReadyForQuery, which follows the
+		// implicit transaction's commit (and its WAL flush): the caller's
+		// 201 comes after that, never after the statement's own answer.
+		return s.pool.SendBatch(ctx, b).Close()
+	})
+	switch {
+	case err != nil:
+		return 0, translate(err, "adding to a cart")
+	case count != nil:
+		return *count, nil
+	case quantity == nil:
+		return 0, fmt.Errorf("sku %d: %w", sku, ErrNoSku)
+	case skus >= MaxSkus:
+		return 0, fmt.Errorf("sku %d: %d skus: %w", sku, skus, ErrFull)
+	}
+	return 0, fmt.Errorf("sku %d: quantity %d: %w", sku, *quantity, ErrOverStock)
+}
+
+// List returns session's cart in the order each sku first entered it.
+func (s *Store) List(ctx context.Context, session Session) ([]Item, error) {
+	var items []Item
+	err := s.retry(ctx, func() error {
+		rows, err := s.pool.Query(ctx, q["list"], session[:])
+		if err != nil {
+			return err
+		}
+		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Item, error) {
+			var it Item
+			err := r.Scan(&it.SkuID, &it.Count)
+			return it, err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, translate(err, "reading a cart")
+	}
+	return items, nil
+}
+
+// Expire deletes carts idle for longer than idle, at most batch of them in
+// one transaction, and returns how many it deleted: the caller repeats
+// while it gets a full batch, so that no one transaction holds many locks
+// or writes much WAL at once.
+func (s *Store) Expire(ctx context.Context, idle time.Duration, batch int) (int64, error) {
+	tag, err := s.pool.Exec(ctx, q["expire"], idle.Seconds(), batch)
+	if err != nil {
+		return 0, translate(err, "expiring idle carts")
+	}
+	return tag.RowsAffected(), nil
+}
+
+// retry runs f, and once more when the first try failed before anything
+// reached the server (a pooled connection the server had closed): a write
+// is retried only when it surely did not run.
+func (s *Store) retry(ctx context.Context, f func() error) error {
+	err := f()
+	if err != nil && ctx.Err() == nil && pgconn.SafeToRetry(err) {
+		err = f()
+	}
+	return err
+}
+
+// translate turns a database error into ErrUnavailable or ErrNotMigrated,
+// or wraps it as unexpected, saying what was being done. Decisions are made
+// on types and SQLSTATEs, never on message text.
+func translate(err error, doing string) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "42P01" || pe.Code == "3F000": // undefined_table, invalid_schema_name
+			return fmt.Errorf("%s: %w: %w", doing, ErrNotMigrated, err)
+		case unavailableCode(pe.Code):
+			return fmt.Errorf("%s: %w: %w", doing, ErrUnavailable, err)
+		}
+		return fmt.Errorf("%s: %w", doing, err)
+	}
+	// Anything else comes from the connection, not from the server: a
+	// timeout, a refused or broken connection, a closed pool.
+	return fmt.Errorf("%s: %w: %w", doing, ErrUnavailable, err)
+}
+
+// unavailableCode tells the SQLSTATEs that mean "not now" rather than
+// "never": the server is away, read-only or busy.
+func unavailableCode(code string) bool {
+	if len(code) == 5 && code[:2] == "08" { // connection exception
+		return true
+	}
+	switch code {
+	case "25006", // read_only_sql_transaction: a standby, or default_transaction_read_only
+		"57P01", "57P02", "57P03", // admin_shutdown, crash_shutdown, cannot_connect_now
+		"53300", "53100", "53200", // too_many_connections, disk_full, out_of_memory
+		"57014",          // query_canceled (statement_timeout, or our own cancel)
+		"55000", "55P03", // not accepting connections, lock_not_available
+		"40001", "40P01", // serialization_failure, deadlock_detected
+		"58030", // io_error
+		"0A000": // cached plan must not change result type (pgx re-prepares)
+		return true
+	}
+	return false
+}

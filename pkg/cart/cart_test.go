@@ -1,0 +1,383 @@
+package cart_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/goleak"
+
+	"github.com/elier/catalogue/internal/pgtest"
+	"github.com/elier/catalogue/pkg/build"
+	"github.com/elier/catalogue/pkg/cart"
+	sqlfiles "github.com/elier/catalogue/sql"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const fixtureDir = "../../testdata/atelier-sample"
+
+// newDB returns a fresh database's URL with the catalogue's and the cart's
+// schemas, as elier-etl migrate leaves them.
+func newDB(t *testing.T) string {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	pool := newPool(t, url, false)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, sqlfiles.Must("catalog.sql")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // idempotent
+		if err := cart.Migrate(ctx, pool); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return url
+}
+
+// newPool returns a pool on url, configured for the cart when forCart.
+func newPool(t *testing.T, url string, forCart bool) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if forCart {
+		cart.ConfigurePool(cfg)
+	} else {
+		cfg.MaxConns = build.Conns(2) // the loader's
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// setStock makes a build live whose elier.skus holds stock (sku id to
+// quantity), as the loader's swap does.
+func setStock(t *testing.T, pool *pgxpool.Pool, build int, stock map[int32]int32) {
+	t.Helper()
+	ctx := context.Background()
+	schema := pgx.Identifier{"elier_t" + strings.Repeat("x", build)}.Sanitize()
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		for _, s := range []string{
+			"CREATE SCHEMA " + schema,
+			"CREATE TABLE " + schema + ".skus (id integer PRIMARY KEY, quantity integer NOT NULL)",
+		} {
+			if _, err := tx.Exec(ctx, s); err != nil {
+				return err
+			}
+		}
+		for id, q := range stock {
+			if _, err := tx.Exec(ctx, "INSERT INTO "+schema+".skus VALUES ($1, $2)", id, q); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, "CREATE OR REPLACE VIEW elier.skus AS SELECT id, quantity FROM "+schema+".skus")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// alterDatabase sets a default for new sessions of url's database.
+func alterDatabase(t *testing.T, url, setting string) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET "+setting+"', current_database()); END $$"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func list(t *testing.T, s *cart.Store, session cart.Session) []cart.Item {
+	t.Helper()
+	items, err := s.List(context.Background(), session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return items
+}
+
+func TestAddAndList(t *testing.T) {
+	t.Parallel()
+	url := newDB(t)
+	setStock(t, newPool(t, url, false), 1, map[int32]int32{1: 2, 2: 5, 3: 0, 7: 1})
+	s := cart.NewStore(newPool(t, url, true), time.Hour)
+	ctx := context.Background()
+	a, b := cart.SessionOf("authorization", []byte("Bearer a")), cart.SessionOf("cookie", []byte("Bearer a"))
+	if a == b {
+		t.Fatal("an Authorization header and a cookie of the same text share a session")
+	}
+
+	for _, step := range []struct {
+		session cart.Session
+		sku     int32
+		count   int32
+		err     error
+	}{
+		{a, 2, 1, nil},
+		{a, 1, 1, nil},
+		{a, 2, 2, nil},
+		{a, 1, 2, nil},
+		{a, 1, 0, cart.ErrOverStock}, // quantity 2
+		{a, 3, 0, cart.ErrOverStock}, // quantity 0
+		{a, 99, 0, cart.ErrNoSku},
+		{b, 7, 1, nil},
+		{b, 7, 0, cart.ErrOverStock},
+	} {
+		n, err := s.Add(ctx, step.session, step.sku)
+		if !errors.Is(err, step.err) || n != step.count {
+			t.Fatalf("add sku %d: %d, %v; want %d, %v", step.sku, n, err, step.count, step.err)
+		}
+	}
+	// First-added order, not id order; sessions apart.
+	if got, want := list(t, s, a), []cart.Item{{2, 2}, {1, 2}}; !slices.Equal(got, want) {
+		t.Errorf("cart a: %v, want %v", got, want)
+	}
+	if got, want := list(t, s, b), []cart.Item{{7, 1}}; !slices.Equal(got, want) {
+		t.Errorf("cart b: %v, want %v", got, want)
+	}
+	if got := list(t, s, cart.SessionOf("cookie", []byte("nobody"))); len(got) != 0 {
+		t.Errorf("an unknown session's cart: %v", got)
+	}
+	// Failed first adds of new sessions leave nothing behind; the two
+	// sessions that hold something keep their rows.
+	for i := range 3 {
+		if _, err := s.Add(ctx, cart.SessionOf("cookie", []byte{byte(i)}), 99); !errors.Is(err, cart.ErrNoSku) {
+			t.Fatal(err)
+		}
+	}
+	var carts int
+	if err := newPool(t, url, false).QueryRow(ctx, "SELECT count(*) FROM elier_cart.carts").Scan(&carts); err != nil || carts != 2 {
+		t.Errorf("%d carts rows (%v), want 2", carts, err)
+	}
+}
+
+// TestCartFull: at most MaxSkus distinct skus, even when a session adds
+// new skus concurrently; more units of a sku already in a full cart are
+// still fine.
+func TestCartFull(t *testing.T) {
+	t.Parallel()
+	url := newDB(t)
+	stock := map[int32]int32{}
+	for id := int32(1); id <= cart.MaxSkus+50; id++ {
+		stock[id] = 3
+	}
+	setStock(t, newPool(t, url, false), 1, stock)
+	s := cart.NewStore(newPool(t, url, true), time.Hour)
+	session := cart.SessionOf("authorization", []byte("full"))
+	var wg sync.WaitGroup
+	errs := make([]error, cart.MaxSkus+50)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = s.Add(context.Background(), session, int32(i+1)) })
+	}
+	wg.Wait()
+	full := 0
+	for _, err := range errs {
+		switch {
+		case errors.Is(err, cart.ErrFull):
+			full++
+		case err != nil:
+			t.Fatal(err)
+		}
+	}
+	items := list(t, s, session)
+	if len(items) != cart.MaxSkus || full != 50 {
+		t.Fatalf("%d skus in the cart, %d refused as full; want %d and 50", len(items), full, cart.MaxSkus)
+	}
+	if n, err := s.Add(context.Background(), session, items[0].SkuID); err != nil || n != 2 {
+		t.Fatalf("another unit of a sku in a full cart: %d, %v", n, err)
+	}
+}
+
+// TestDurableWhateverTheDefault: a database whose default is
+// synchronous_commit = off still gets durable cart commits.
+func TestDurableWhateverTheDefault(t *testing.T) {
+	t.Parallel()
+	url := newDB(t)
+	ctx := context.Background()
+	alterDatabase(t, url, "synchronous_commit = off")
+	check := func(pool *pgxpool.Pool, want string) {
+		t.Helper()
+		var got string
+		if err := pool.QueryRow(ctx, "SHOW synchronous_commit").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("synchronous_commit %q, want %q", got, want)
+		}
+	}
+	check(newPool(t, url, false), "off") // the setting took: the check below can fail
+	check(newPool(t, url, true), "local")
+	alterDatabase(t, url, "synchronous_commit = remote_apply")
+	check(newPool(t, url, true), "remote_apply") // stronger settings are kept
+}
+
+// TestReadOnlyIsUnavailable: a server that refuses writes (a standby, or
+// here a read-only default) is ErrUnavailable, not an internal error.
+func TestReadOnlyIsUnavailable(t *testing.T) {
+	t.Parallel()
+	url := newDB(t)
+	ctx := context.Background()
+	alterDatabase(t, url, "default_transaction_read_only = on")
+	s := cart.NewStore(newPool(t, url, true), time.Hour)
+	session := cart.SessionOf("cookie", []byte("x"))
+	if _, err := s.Add(ctx, session, 1); !errors.Is(err, cart.ErrUnavailable) {
+		t.Errorf("add on a read-only server: %v", err)
+	}
+	if _, err := s.List(ctx, session); !errors.Is(err, cart.ErrUnavailable) {
+		t.Errorf("list on a read-only server: %v", err)
+	}
+}
+
+func TestNotMigrated(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	s := cart.NewStore(newPool(t, url, true), time.Hour)
+	ctx := context.Background()
+	if err := s.Ready(ctx); !errors.Is(err, cart.ErrNotMigrated) {
+		t.Errorf("Ready: %v", err)
+	}
+	if _, err := s.Add(ctx, cart.SessionOf("cookie", []byte("x")), 1); !errors.Is(err, cart.ErrNotMigrated) {
+		t.Errorf("Add: %v", err)
+	}
+	if _, err := s.List(ctx, cart.SessionOf("cookie", []byte("x"))); !errors.Is(err, cart.ErrNotMigrated) {
+		t.Errorf("List: %v", err)
+	}
+}
+
+// TestExpire: idle carts go, in batches; active ones stay.
+func TestExpire(t *testing.T) {
+	t.Parallel()
+	url := newDB(t)
+	setStock(t, newPool(t, url, false), 1, map[int32]int32{1: 10, 2: 10})
+	pool := newPool(t, url, true)
+	s := cart.NewStore(pool, time.Hour)
+	ctx := context.Background()
+	var old []cart.Session
+	for i := range 5 {
+		old = append(old, cart.SessionOf("cookie", []byte{byte(i)}))
+		for _, sku := range []int32{1, 2} {
+			if _, err := s.Add(ctx, old[i], sku); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Age those carts by two hours, then make a fresh one.
+	if _, err := pool.Exec(ctx, "UPDATE elier_cart.carts SET touched_at = touched_at - interval '2 hours'"); err != nil {
+		t.Fatal(err)
+	}
+	fresh := cart.SessionOf("cookie", []byte("fresh"))
+	if _, err := s.Add(ctx, fresh, 1); err != nil {
+		t.Fatal(err)
+	}
+	var batches []int64
+	for {
+		n, err := s.Expire(ctx, time.Hour, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batches = append(batches, n)
+		if n < 2 {
+			break
+		}
+	}
+	if !slices.Equal(batches, []int64{2, 2, 1}) {
+		t.Errorf("batches %v, want [2 2 1]", batches)
+	}
+	for _, o := range old {
+		if got := list(t, s, o); len(got) != 0 {
+			t.Errorf("an idle cart survived: %v", got)
+		}
+	}
+	if got := list(t, s, fresh); !slices.Equal(got, []cart.Item{{1, 1}}) {
+		t.Errorf("the fresh cart: %v", got)
+	}
+	var rows int
+	if err := pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM elier_cart.items) + (SELECT count(*) FROM elier_cart.carts)").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 2 {
+		t.Errorf("%d rows left, want the fresh cart's 2", rows)
+	}
+}
+
+// TestCartSurvivesRebuildAndRollback runs the real loader: a rebuild in
+// which a sku disappears and a rollback leave the cart as it was, the
+// vanished sku listed; the stock check follows the live build.
+func TestCartSurvivesRebuildAndRollback(t *testing.T) {
+	t.Parallel()
+	url := newDB(t)
+	loaderPool := newPool(t, url, false)
+	rebuild := func(dir string) {
+		t.Helper()
+		_, err := build.Rebuild(context.Background(), loaderPool, build.Options{
+			Dir: dir, RejectDir: t.TempDir(), MaxRejectRatio: 0.01, MaxShrink: 1, Ranges: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rebuild(fixtureDir)
+
+	s := cart.NewStore(newPool(t, url, true), time.Hour)
+	ctx := context.Background()
+	session := cart.SessionOf("authorization", []byte("shopper"))
+	for _, sku := range []int32{4, 1, 4} {
+		if _, err := s.Add(ctx, session, sku); err != nil {
+			t.Fatalf("sku %d: %v", sku, err)
+		}
+	}
+	want := []cart.Item{{4, 2}, {1, 1}}
+
+	// The next export lacks sku 4 (its line is dropped).
+	changed := t.TempDir()
+	for _, f := range []string{"product.csv", "features.csv", "styles.csv", "skus.csv", "photos.csv", "related.csv"} {
+		b, err := os.ReadFile(filepath.Join(fixtureDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == "skus.csv" {
+			var keep []string
+			for _, line := range strings.SplitAfter(string(b), "\n") {
+				if !strings.HasPrefix(line, "4,") {
+					keep = append(keep, line)
+				}
+			}
+			b = []byte(strings.Join(keep, ""))
+		}
+		if err := os.WriteFile(filepath.Join(changed, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rebuild(changed)
+	if got := list(t, s, session); !slices.Equal(got, want) {
+		t.Fatalf("after a rebuild: %v, want %v", got, want)
+	}
+	if _, err := s.Add(ctx, session, 4); !errors.Is(err, cart.ErrNoSku) {
+		t.Fatalf("adding the vanished sku: %v", err)
+	}
+	if _, err := build.Rollback(ctx, loaderPool); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(t, s, session); !slices.Equal(got, want) {
+		t.Fatalf("after a rollback: %v, want %v", got, want)
+	}
+	if n, err := s.Add(ctx, session, 4); err != nil || n != 3 {
+		t.Fatalf("sku 4 is back after the rollback: %d, %v", n, err)
+	}
+}

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# bench-cart.sh: the cart's targets (issue 13), side by side with the
+# catalogue's /products/:id/styles in one run, against one elier-api over a
+# read model built by the real loader. Prints a Markdown section.
+#
+#   1. GET /products/:id/styles alone: wrk, closed loop (the baseline).
+#   2. POST /cart: wrk, closed loop (bench/wrk/cart.lua), random sessions
+#      (Authorization bench-<n>), random in-stock skus: durable commits.
+#   3. POST /cart: bench/rate, open loop at BENCH_CART_RATE (2,000) req/s.
+#   4. GET /cart: wrk, closed loop, over the sessions step 2 filled.
+#   5. /styles again, while bench/rate writes carts at BENCH_CART_RATE req/s.
+#   6. Steps 2 and 3 again with commit_delay = BENCH_COMMIT_DELAY µs
+#      (group commit), reset afterwards.
+#
+# Each POST step also reports what limited it: the CPU the API and
+# PostgreSQL used per request and in all (of the machine's cores), and
+# commits per WAL flush (pg_stat_wal.wal_sync against xact_commit). Needs a
+# superuser DATABASE_URL on this machine (ALTER SYSTEM for commit_delay; the
+# server's process tree for CPU): `make bench-cart` gives the private one.
+#
+#   BENCH_CART_PRODUCTS (default 100000), BENCH_DURATION (default 10s),
+#   BENCH_CART_RATE (2000), BENCH_COMMIT_DELAY (1000), BENCH_CART_ADDR
+#   (127.0.0.1:3310), BENCH_CONNS (64), BENCH_SESSIONS (100000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${DATABASE_URL:?DATABASE_URL must be set (make bench-cart sets it)}"
+n=${BENCH_CART_PRODUCTS:-100000}
+dur=${BENCH_DURATION:-10s}
+rate=${BENCH_CART_RATE:-2000}
+delay=${BENCH_COMMIT_DELAY:-1000}
+api=${BENCH_CART_ADDR:-127.0.0.1:3310}
+conns=${BENCH_CONNS:-64}
+sessions=${BENCH_SESSIONS:-100000}
+secs=${dur%s}
+mkdir -p .bench bin
+
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+command -v psql >/dev/null || { echo "bench-cart: psql is needed" >&2; exit 1; }
+go build -o bin/rate ./bench/rate
+[ -x bin/elier-api ] && [ -x bin/elier-etl ] || make build >/dev/null
+
+db=elier_bench_cart_$n
+url=$(echo "$DATABASE_URL" | sed -E "s#/[^/?]*(\\?|\$)#/$db\\1#")
+psql -qX "$DATABASE_URL" -c "CREATE DATABASE $db" >/dev/null 2>&1 || true
+dir=.bench/export-$n
+[ -f "$dir/related.csv" ] || bin/elier-etl generate --products "$n" "$dir" 2>/dev/null
+# load applies sql/cart.sql; a run starts with empty carts
+DATABASE_URL=$url bin/elier-etl load --if-changed --max-shrink 1 --progress none --reject-dir ".bench/rejects-$n" "$dir" >/dev/null 2>&1
+DATABASE_URL=$url bin/elier-etl migrate >/dev/null
+psql -qX "$url" -c "TRUNCATE elier_cart.items, elier_cart.carts" >/dev/null
+skus=.bench/cart-skus-$n.txt
+psql -qXAt "$url" -c "SELECT id FROM elier.skus WHERE quantity > 0" >"$skus"
+
+pids=()
+cleanup() {
+  psql -qX "$DATABASE_URL" -c "ALTER SYSTEM RESET commit_delay" -c "SELECT pg_reload_conf()" >/dev/null 2>&1 || true
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+bin/elier-api --addr "$api" --database-url "$url" 2>.bench/api-cart.log & apipid=$!
+pids+=($apipid)
+for _ in $(seq 200); do curl -fs "http://$api/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fs "http://$api/readyz" >/dev/null || { echo "bench-cart: elier-api is not ready: $(tail -1 .bench/api-cart.log)" >&2; exit 1; }
+
+# The server's process tree, for its CPU time.
+datadir=$(psql -qXAt "$DATABASE_URL" -c "SHOW data_directory")
+pgpid=$(head -1 "$datadir/postmaster.pid" 2>/dev/null || echo "")
+
+ticks() { # PID...: CPU clock ticks of the processes and their children
+  local p c total=0 st
+  for p in "$@"; do
+    [ -n "$p" ] || continue
+    for c in "$p" $(pgrep -P "$p"); do
+      read -r -a st < <(sed 's/^.*) //' "/proc/$c/stat" 2>/dev/null) || continue
+      total=$((total + st[11] + st[12] + st[13] + st[14]))
+    done
+  done
+  echo "$total"
+}
+wal() { # commits and WAL syncs so far
+  psql -qXAt "$url" -c "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()), (SELECT wal_sync FROM pg_stat_wal)" | tr '|' ' '
+}
+
+# run_wrk URL SCRIPT [ENV...]: prints "req/s p50_ms p99_ms errors"
+run_wrk() {
+  local u=$1 script=$2 out
+  shift 2
+  out=$(env "$@" wrk -t2 -c"$conns" -d"$dur" --latency -s "$script" "$u")
+  echo "$out" | awk -f bench/wrk/summary.awk
+}
+
+# measured CMD...: runs CMD and appends to its output line
+# "api_us/req pg_us/req cpu_pct commits_per_sync" (per the requests CMD
+# reports first on its line).
+measured() {
+  local a0 p0 w0 a1 p1 w1 line reqs hz
+  hz=$(getconf CLK_TCK)
+  a0=$(ticks "$apipid"); p0=$(ticks "$pgpid"); w0=$(wal)
+  line=$("$@")
+  a1=$(ticks "$apipid"); p1=$(ticks "$pgpid"); w1=$(wal)
+  reqs=$(echo "$line" | awk -v s="$secs" '{print $1 * s}')
+  echo "$line $(awk -v a=$((a1 - a0)) -v p=$((p1 - p0)) -v hz="$hz" -v r="$reqs" -v s="$secs" -v cores="$(nproc)" \
+    -v c0="${w0% *}" -v s0="${w0#* }" -v c1="${w1% *}" -v s1="${w1#* }" 'BEGIN {
+      r = (r > 0 ? r : 1); syncs = s1 - s0
+      printf "%.0f %.0f %.0f %.1f", a / hz * 1e6 / r, p / hz * 1e6 / r, (a + p) / hz / s / cores * 100, (syncs > 0 ? (c1 - c0) / syncs : 0)
+    }')"
+}
+
+# open-loop POSTs: "achieved_req/s p50 p99 p99.9 errors sent"
+run_rate_post() {
+  bin/rate -url "http://$api" -route cart-post -skus "$skus" -sessions "$sessions" -rate "$rate" -duration "$dur" \
+    | python3 -c 'import json,sys; m=json.loads(sys.stdin.read()); print(m["achieved_rate"], m["p50_ms"], m["p99_ms"], m["p999_ms"], m["errors"], m["requests"])'
+}
+
+machine="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+pgver=$(psql -qXAt "$url" -c "SHOW server_version")
+echo "### The cart, side by side with /products/:id/styles"
+echo
+echo "$(date -u +%FT%TZ); $machine; PostgreSQL $pgver, fsync on, the server's synchronous_commit $(psql -qXAt "$url" -c "SHOW synchronous_commit") (the cart's sessions raise off to local: every 201 waited for its WAL flush); data: $n products ($(wc -l <"$skus") in-stock skus), $sessions sessions drawn at random. Load average before: $(cut -d' ' -f1-3 /proc/loadavg). The load generator shares the machine."
+echo
+echo "Commands: \`BENCH_CART_PRODUCTS=$n BENCH_DURATION=$dur scripts/bench-cart.sh\`; closed loop \`wrk -t2 -c$conns -d$dur --latency -s bench/wrk/ids.lua\` (ROUTE=styles) or \`-s bench/wrk/cart.lua\` (CART=post|get); open loop \`bin/rate -route cart-post -rate $rate -duration $dur\`."
+echo
+echo "| what | req/s | p50 ms | p99 ms | errors | API CPU µs/req | PostgreSQL CPU µs/req | CPU used (of all cores) | commits per WAL flush |"
+echo "|---|---|---|---|---|---|---|---|---|"
+row() { # LABEL "rps p50 p99 err api pg cpu cps"
+  read -r r p50 p99 e a pg cpu cps <<<"$2"
+  printf "| %s | %s | %s | %s | %s | %s | %s | %s%% | %s |\n" "$1" "$r" "$p50" "$p99" "$e" "$a" "$pg" "$cpu" "$cps"
+}
+
+run_wrk "http://$api" bench/wrk/ids.lua ROUTE=styles N="$n" >/dev/null # warm the API's cache
+read -r base_rps rest < <(measured run_wrk "http://$api" bench/wrk/ids.lua ROUTE=styles N="$n")
+row "GET /products/:id/styles alone (wrk)" "$base_rps ${rest% *} –"
+row "POST /cart (wrk, closed loop)" "$(measured run_wrk "http://$api" bench/wrk/cart.lua CART=post SKUS="$skus" SESSIONS="$sessions")"
+read -r ach p50 p99 p999 err sent a pg cpu cps < <(measured run_rate_post)
+echo "| POST /cart at $rate req/s (open loop; achieved $ach, p99.9 $p999 ms) | $ach | $p50 | $p99 | $err | $a | $pg | $cpu% | $cps |"
+read -r line < <(measured run_wrk "http://$api" bench/wrk/cart.lua CART=get SESSIONS="$sessions")
+row "GET /cart (wrk, closed loop)" "${line% *} –" # reads flush nothing
+
+# The catalogue while carts are written at $rate req/s.
+run_rate_post >.bench/cart-bg.txt &
+bg=$!
+sleep 0.5
+read -r mixed_rps mp50 mp99 merr < <(run_wrk "http://$api" bench/wrk/ids.lua ROUTE=styles N="$n")
+wait "$bg"
+read -r bach bp50 bp99 _ berr _ <.bench/cart-bg.txt
+ratio=$(awk -v a="$mixed_rps" -v b="$base_rps" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
+# The ratio means what the target means only if the writes kept up.
+behind=$(awk -v a="$bach" -v r="$rate" 'BEGIN {if (a < 0.95 * r) print "; the writes fell behind their rate, so this ratio overstates the target"}')
+echo "| GET /products/:id/styles while POST /cart runs at $rate req/s (those: achieved $bach, p50 $bp50 ms, p99 $bp99 ms, errors $berr$behind) | $mixed_rps (**${ratio}×** alone) | $mp50 | $mp99 | $merr | | | | |"
+
+# Group commit: commit_delay makes a committing backend wait (when
+# commit_siblings others are in a transaction) so that one WAL flush
+# covers more commits.
+psql -qX "$DATABASE_URL" -c "ALTER SYSTEM SET commit_delay = $delay" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+row "POST /cart, commit_delay = $delay µs (wrk, closed loop)" "$(measured run_wrk "http://$api" bench/wrk/cart.lua CART=post SKUS="$skus" SESSIONS="$sessions")"
+read -r ach p50 p99 p999 err sent a pg cpu cps < <(measured run_rate_post)
+echo "| POST /cart at $rate req/s, commit_delay = $delay µs (open loop; achieved $ach, p99.9 $p999 ms) | $ach | $p50 | $p99 | $err | $a | $pg | $cpu% | $cps |"
+psql -qX "$DATABASE_URL" -c "ALTER SYSTEM RESET commit_delay" -c "SELECT pg_reload_conf()" >/dev/null
+echo
+echo "Carts afterwards: $(psql -qXAt "$url" -c "SELECT count(*) || ' sessions, ' || (SELECT coalesce(sum(count), 0) FROM elier_cart.items) || ' units' FROM elier_cart.carts"). CPU used is the API's and PostgreSQL's (not wrk's) over the run, as a share of all $(nproc) cores; a commit-bound run shows low CPU and few commits per flush, a CPU-bound one the reverse."
+echo
