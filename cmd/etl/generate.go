@@ -36,10 +36,11 @@ fraction --change of the products (sku quantities most often, then prices
 and sale prices, feature values, styles added or removed, photos replaced
 or reordered, related products), appends about 0.05% new products and
 removes as many. Rows no day touched are byte for byte revision 0's; new
-rows get new ids above every id of revision 0. Revision 0 is the export
+rows get ids above every id of earlier revisions. Revision 0 is the export
 without --revision. --changes FILE lists the products that differ from
 revision --base (default R-1, what an incremental load over the previous
 day sees): one "changed,ID", "added,ID" or "removed,ID" line each, by id.
+Revision R builds on revision R-1 written with the same --change.
 
 The same flags always give byte-identical files. Files are written as
 NAME.tmp and renamed when all are complete.`,

@@ -4,13 +4,18 @@
 // size. The loader and the API are tested and measured against it, so a
 // full-scale run (about a million products, 26 million rows) must be cheap.
 //
-// Output is a pure function of (Products, Seed, Revision, Change): every random choice comes
+// Output is a pure function of (Products, Seed): every random choice comes
 // from a PRNG seeded by (seed, file, product id), so the six files are
 // written concurrently, each by one goroutine, and still agree on every id.
 // The shape of a product (how many features, styles, skus per style, photos
 // per style, related rows) is drawn from a separate per-product stream that
 // every file's goroutine recomputes for itself; that is a few dozen
 // nanoseconds per product and saves sharing state between the writers.
+//
+// Revisions extend this to (Products, Seed, Revision, Change): the same
+// catalogue some days later, for incremental loads (revision.go). Each
+// day's choices come from PRNG streams seeded by (seed, day, product), and
+// revision R of a given Change builds on revision R-1 of the same Change.
 package generate
 
 import (
