@@ -197,29 +197,14 @@ func Write(ctx context.Context, dir string, opts Options) (Stats, error) {
 			total: &g.bytes,
 		}
 	}
+	var cl *changeList
+	if g.rev != nil {
+		cl = &changeList{writer: writer{path: opts.Changes, buf: make([]byte, 0, bufCap), total: new(atomic.Int64)}}
+	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-
-	stopProgress := func() {}
-	if opts.Progress != nil {
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			t := time.NewTicker(progressEvery)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					opts.Progress(g.progress(writers))
-				}
-			}
-		})
-		stopProgress = func() { close(stop); wg.Wait() }
-	}
-
+	stopProgress := startProgress(opts.Progress, g, writers)
 	var wg sync.WaitGroup
 	for i, f := range files {
 		w := writers[i]
@@ -229,9 +214,7 @@ func Write(ctx context.Context, dir string, opts Options) (Stats, error) {
 			}
 		})
 	}
-	var cl *changeList
-	if g.rev != nil {
-		cl = &changeList{writer: writer{path: opts.Changes, buf: make([]byte, 0, bufCap), total: new(atomic.Int64)}}
+	if cl != nil {
 		wg.Go(func() {
 			if err := cl.write(ctx, g, opts.Base); err != nil {
 				cancel(fmt.Errorf("writing the changes: %w", err))
@@ -241,6 +224,43 @@ func Write(ctx context.Context, dir string, opts Options) (Stats, error) {
 	wg.Wait()
 	stopProgress()
 
+	st, err := finish(ctx, files, writers, cl)
+	if err != nil {
+		return Stats{}, fmt.Errorf("generating into %s: %w", dir, err)
+	}
+	if opts.Progress != nil {
+		opts.Progress(g.progress(writers))
+	}
+	return st, nil
+}
+
+// startProgress calls progress about five times a second from one
+// goroutine until the returned stop is called; nil progress does nothing.
+func startProgress(progress func(Progress), g *gen, writers []*writer) (stop func()) {
+	if progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				progress(g.progress(writers))
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// finish renames the written .tmp files to their names, or removes them
+// when ctx was cancelled (by a writer's error or the caller), and sums up
+// what was written.
+func finish(ctx context.Context, files []file, writers []*writer, cl *changeList) (Stats, error) {
 	tmps := make([]string, 0, len(writers)+1)
 	for _, w := range writers {
 		tmps = append(tmps, w.path)
@@ -252,16 +272,15 @@ func Write(ctx context.Context, dir string, opts Options) (Stats, error) {
 		for _, path := range tmps {
 			_ = os.Remove(path + ".tmp") // best effort; it may not exist
 		}
-		return Stats{}, fmt.Errorf("generating into %s: %w", dir, err)
+		return Stats{}, err
 	}
-
-	st := Stats{Products: int(writers[fProduct].rows)}
 	var errs []error
 	for _, path := range tmps {
 		if err := os.Rename(path+".tmp", path); err != nil {
 			errs = append(errs, fmt.Errorf("renaming %s: %w", filepath.Base(path), err))
 		}
 	}
+	st := Stats{Products: int(writers[fProduct].rows)}
 	for i, w := range writers {
 		st.Files = append(st.Files, FileStats{Name: files[i].name, Rows: w.rows, Bytes: w.bytes})
 		st.Defects.add(w.defects)
@@ -269,13 +288,7 @@ func Write(ctx context.Context, dir string, opts Options) (Stats, error) {
 	if cl != nil {
 		st.Changed, st.Added, st.Removed = cl.changed, cl.added, cl.removed
 	}
-	if err := errors.Join(errs...); err != nil {
-		return Stats{}, fmt.Errorf("generating into %s: %w", dir, err)
-	}
-	if opts.Progress != nil {
-		opts.Progress(g.progress(writers))
-	}
-	return st, nil
+	return st, errors.Join(errs...)
 }
 
 func (o Options) check() error {

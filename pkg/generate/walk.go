@@ -256,63 +256,16 @@ func (st *state) classify(f, p int, d *Defects) {
 	rows := st.rows[f]
 	switch f {
 	case fFeatures:
-		if len(rows) == 0 {
-			d.ProductsWithoutFeatures++
-		}
-		for i, r := range rows {
-			if bytes.HasSuffix(r.rest, []byte(",null")) {
-				d.NullFeatureValues++
-			}
-			if slices.ContainsFunc(rows[:i], func(o row) bool { return bytes.Equal(o.rest, r.rest) }) {
-				d.DuplicateFeatures++
-			}
-		}
+		classifyFeatures(rows, d)
 	case fStyles:
-		if len(rows) == 0 {
-			d.ProductsWithoutStyles++
-			return
-		}
-		def := false
-		for _, r := range rows {
-			head, flag := cutLast(r.rest)
-			head, _ = cutLast(head)
-			if _, sale := cutLast(head); string(sale) == "null" {
-				d.NullSalePrices++
-			}
-			def = def || string(flag) == "1"
-		}
-		if !def {
-			d.ProductsWithoutDefault++
-		}
+		classifyStyles(rows, d)
 	case fSkus, fPhotos:
 		for s := 0; s < len(rows); {
 			e := s + 1
 			for e < len(rows) && rows[e].parent == rows[s].parent {
 				e++
 			}
-			dupSize := false
-			for i := s; i < e; i++ {
-				if i > s && rows[i].id < rows[i-1].id {
-					if f == fSkus {
-						d.SwappedSkuIDs++
-					} else {
-						d.SwappedPhotoIDs++
-					}
-				}
-				if f == fPhotos && !bytes.HasSuffix(rows[i].rest, []byte{'"'}) {
-					d.BrokenPhotoLines++
-				}
-				if f == fSkus && !dupSize {
-					size, _ := cutLast(rows[i].rest)
-					dupSize = slices.ContainsFunc(rows[s:i], func(o row) bool {
-						h, _ := cutLast(o.rest)
-						return bytes.Equal(h, size)
-					})
-				}
-			}
-			if dupSize {
-				d.DuplicateSizes++
-			}
+			classifyStyleRows(f, rows[s:e], d)
 			s = e
 		}
 	case fRelated:
@@ -328,6 +281,68 @@ func (st *state) classify(f, p int, d *Defects) {
 				d.DuplicateRelated++
 			}
 		}
+	}
+}
+
+func classifyFeatures(rows []row, d *Defects) {
+	if len(rows) == 0 {
+		d.ProductsWithoutFeatures++
+	}
+	for i, r := range rows {
+		if bytes.HasSuffix(r.rest, []byte(",null")) {
+			d.NullFeatureValues++
+		}
+		// The same rest is the same feature and value.
+		if slices.ContainsFunc(rows[:i], func(o row) bool { return bytes.Equal(o.rest, r.rest) }) {
+			d.DuplicateFeatures++
+		}
+	}
+}
+
+func classifyStyles(rows []row, d *Defects) {
+	if len(rows) == 0 {
+		d.ProductsWithoutStyles++
+		return
+	}
+	def := false
+	for _, r := range rows {
+		_, sale, _, flag := styleFields(r.rest)
+		if string(sale) == "null" {
+			d.NullSalePrices++
+		}
+		def = def || string(flag) == "1"
+	}
+	if !def {
+		d.ProductsWithoutDefault++
+	}
+}
+
+// classifyStyleRows counts the defects of one style's skus or photos:
+// ids lower than the row before, a repeated size, lines lacking their
+// closing quote.
+func classifyStyleRows(f int, rows []row, d *Defects) {
+	dupSize := false
+	for i, r := range rows {
+		if i > 0 && r.id < rows[i-1].id {
+			if f == fSkus {
+				d.SwappedSkuIDs++
+			} else {
+				d.SwappedPhotoIDs++
+			}
+		}
+		if f == fPhotos && !bytes.HasSuffix(r.rest, []byte{'"'}) {
+			d.BrokenPhotoLines++
+		}
+		if f == fSkus && !dupSize {
+			size, _ := cutLast(r.rest)
+			dupSize = slices.ContainsFunc(rows[:i], func(o row) bool {
+				h, _ := cutLast(o.rest)
+				return bytes.Equal(h, size)
+			})
+		}
+	}
+	if dupSize {
+		d.DuplicateSizes++
 	}
 }
 
