@@ -16,11 +16,13 @@ import (
 // exercised at any scale without the real 2 GB files.
 func (a *app) generateCmd() *cobra.Command {
 	var (
-		products int
-		seed     uint64
+		products, revision, base int
+		seed                     uint64
+		change                   float64
+		changes                  string
 	)
 	cmd := &cobra.Command{
-		Use:   "generate [--products N] [--seed S] DIR",
+		Use:   "generate [--products N] [--seed S] [--revision R [--change F] [--changes FILE [--base B]]] DIR",
 		Short: "Write a synthetic export of the six CSV files, real defects included",
 		Long: `Write product.csv, features.csv, styles.csv, skus.csv, photos.csv and
 related.csv into DIR (created if missing) in exactly the real export's format,
@@ -29,9 +31,21 @@ a closing quote, related rows to product 0 or to themselves, duplicate pairs
 and sizes, ids out of order, null prices and values, products without styles,
 features or default style.
 
-The same --products and --seed always give byte-identical files. Files are
-written as NAME.tmp and renamed when all six are complete.`,
-		Example: "  elier-etl generate --products 1000011 ./data",
+--revision R writes the same catalogue R days later: each day changes a
+fraction --change of the products (sku quantities most often, then prices
+and sale prices, feature values, styles added or removed, photos replaced
+or reordered, related products), appends about 0.05% new products and
+removes as many. Rows no day touched are byte for byte revision 0's; new
+rows get ids above every id of earlier revisions. Revision 0 is the export
+without --revision. --changes FILE lists the products that differ from
+revision --base (default R-1, what an incremental load over the previous
+day sees): one "changed,ID", "added,ID" or "removed,ID" line each, by id.
+Revision R builds on revision R-1 written with the same --change.
+
+The same flags always give byte-identical files. Files are written as
+NAME.tmp and renamed when all are complete.`,
+		Example: "  elier-etl generate --products 1000011 ./data\n" +
+			"  elier-etl generate --products 1000011 --revision 1 --changes changes.csv ./data-r1",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError{fmt.Errorf("generate takes one directory, got %d arguments", len(args))}
@@ -42,11 +56,33 @@ written as NAME.tmp and renamed when all six are complete.`,
 			if products < 0 || products > generate.MaxProducts {
 				return usageError{fmt.Errorf("--products %d: must be 0..%d", products, generate.MaxProducts)}
 			}
-			return a.generate(cmd.Context(), args[0], generate.Options{Products: products, Seed: seed})
+			if revision < 0 {
+				return usageError{fmt.Errorf("--revision %d: must be 0 or more", revision)}
+			}
+			if !(change >= 0 && change <= 1) {
+				return usageError{fmt.Errorf("--change %v: must be 0..1", change)}
+			}
+			if !cmd.Flags().Changed("base") {
+				base = max(revision-1, 0)
+			}
+			if revision > 0 && (base < 0 || base >= revision) {
+				return usageError{fmt.Errorf("--base %d: must be 0..%d", base, revision-1)}
+			}
+			if revision == 0 && (changes != "" || cmd.Flags().Changed("base") || cmd.Flags().Changed("change")) {
+				return usageError{fmt.Errorf("--change, --changes and --base need --revision 1 or more")}
+			}
+			return a.generate(cmd.Context(), args[0], generate.Options{
+				Products: products, Seed: seed,
+				Revision: revision, Change: change, Changes: changes, Base: base,
+			})
 		},
 	}
 	cmd.Flags().IntVar(&products, "products", 10000, "number of products (the real export has 1000011)")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "PRNG seed; the same seed gives the same files")
+	cmd.Flags().IntVar(&revision, "revision", 0, "days since revision 0 (today's export)")
+	cmd.Flags().Float64Var(&change, "change", generate.DefaultChange, "fraction of products each day changes, 0..1")
+	cmd.Flags().StringVar(&changes, "changes", "", "write the products that differ from revision --base to this file")
+	cmd.Flags().IntVar(&base, "base", 0, "revision --changes compares with (default: revision-1)")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	return cmd
 }
@@ -76,6 +112,7 @@ func (a *app) generate(ctx context.Context, dir string, opts generate.Options) e
 		slog.String("dir", dir),
 		slog.Int("products", st.Products),
 		slog.Uint64("seed", opts.Seed),
+		slog.Int("revision", opts.Revision),
 		slog.Int64("rows", st.Rows()),
 		slog.Int64("bytes", st.Bytes()),
 		slog.Duration("elapsed", time.Since(start).Round(time.Millisecond)),
@@ -100,6 +137,14 @@ func (a *app) generate(ctx context.Context, dir string, opts generate.Options) e
 		slog.Int64("products_without_features", d.ProductsWithoutFeatures),
 		slog.Int64("products_without_default", d.ProductsWithoutDefault),
 	))
+	if opts.Revision > 0 {
+		attrs = append(attrs, slog.Group("changes",
+			slog.Int("base", opts.Base),
+			slog.Int("changed", st.Changed),
+			slog.Int("added", st.Added),
+			slog.Int("removed", st.Removed),
+		))
+	}
 	a.log.InfoContext(ctx, "generated export", attrs...)
 	return nil
 }

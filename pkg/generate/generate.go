@@ -11,6 +11,11 @@
 // per style, related rows) is drawn from a separate per-product stream that
 // every file's goroutine recomputes for itself; that is a few dozen
 // nanoseconds per product and saves sharing state between the writers.
+//
+// Revisions extend this to (Products, Seed, Revision, Change): the same
+// catalogue some days later, for incremental loads (revision.go). Each
+// day's choices come from PRNG streams seeded by (seed, day, product), and
+// revision R of a given Change builds on revision R-1 of the same Change.
 package generate
 
 import (
@@ -49,6 +54,23 @@ type Options struct {
 	// Seed selects the catalogue; the same Products and Seed give
 	// byte-identical files.
 	Seed uint64
+	// Revision is the number of days since revision 0, today's export
+	// (see revision.go): on each day a fraction Change of the products
+	// changes and about 0.05% are added and as many removed.
+	Revision int
+	// Change is the fraction of products each day changes, 0..1
+	// (DefaultChange is what a real catalogue sees). Only read when
+	// Revision >= 1.
+	Change float64
+	// Changes, when set, is a file to write the products that differ
+	// between revision Base and Revision into: one "kind,id" line each
+	// (changed, added, removed), in ascending id order. Stats counts them
+	// whether or not a file is written.
+	Changes string
+	// Base is the revision Changes compares with, 0..Revision-1. The
+	// command line defaults it to Revision-1: what an incremental load of
+	// Revision over a live Revision-1 sees.
+	Base int
 	// Progress, when set, is called about five times a second from a single
 	// goroutine while writing, and once more at the end of a successful
 	// run. It must not block for long.
@@ -72,6 +94,9 @@ type Stats struct {
 	// Defects counts the real export's defects as written, so a loader
 	// test can predict its reject and repair counts exactly.
 	Defects Defects
+	// Changed, Added and Removed count the products that differ between
+	// revision Options.Base and Options.Revision (all zero for revision 0).
+	Changed, Added, Removed int
 }
 
 // FileStats describes one written file.
@@ -149,13 +174,20 @@ func (s Stats) Bytes() int64 {
 // a partial file under a real name; on error or cancellation the .tmp files
 // are removed. Cancelling ctx stops the writers within a few milliseconds.
 func Write(ctx context.Context, dir string, opts Options) (Stats, error) {
-	if opts.Products < 0 || opts.Products > MaxProducts {
-		return Stats{}, fmt.Errorf("generating: products %d out of range 0..%d", opts.Products, MaxProducts)
+	if err := opts.check(); err != nil {
+		return Stats{}, fmt.Errorf("generating: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Stats{}, fmt.Errorf("generating: creating directory: %w", err)
 	}
-	g := &gen{products: opts.Products, seed: opts.Seed}
+	g := &gen{products: opts.Products, seed: opts.Seed, total: opts.Products}
+	if opts.Revision > 0 {
+		rv, err := newRev(ctx, g, opts.Revision, opts.Change)
+		if err != nil {
+			return Stats{}, fmt.Errorf("generating: %w", err)
+		}
+		g.rev, g.total = rv, rv.addedStart[opts.Revision+1]-1
+	}
 	files := exportFiles()
 	writers := make([]*writer, len(files))
 	for i, f := range files {
@@ -165,58 +197,35 @@ func Write(ctx context.Context, dir string, opts Options) (Stats, error) {
 			total: &g.bytes,
 		}
 	}
+	var cl *changeList
+	if g.rev != nil {
+		cl = &changeList{writer: writer{path: opts.Changes, buf: make([]byte, 0, bufCap), total: new(atomic.Int64)}}
+	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-
-	stopProgress := func() {}
-	if opts.Progress != nil {
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			t := time.NewTicker(progressEvery)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					opts.Progress(g.progress(writers))
-				}
-			}
-		})
-		stopProgress = func() { close(stop); wg.Wait() }
-	}
-
+	stopProgress := startProgress(opts.Progress, g, writers)
 	var wg sync.WaitGroup
 	for i, f := range files {
 		w := writers[i]
 		wg.Go(func() {
-			if err := w.write(ctx, g, f); err != nil {
+			if err := w.write(ctx, g, f, i); err != nil {
 				cancel(fmt.Errorf("writing %s: %w", f.name, err))
+			}
+		})
+	}
+	if cl != nil {
+		wg.Go(func() {
+			if err := cl.write(ctx, g, opts.Base); err != nil {
+				cancel(fmt.Errorf("writing the changes: %w", err))
 			}
 		})
 	}
 	wg.Wait()
 	stopProgress()
 
-	if err := context.Cause(ctx); err != nil {
-		for _, w := range writers {
-			_ = os.Remove(w.path + ".tmp") // best effort; it may not exist
-		}
-		return Stats{}, fmt.Errorf("generating into %s: %w", dir, err)
-	}
-
-	st := Stats{Products: opts.Products}
-	var errs []error
-	for i, w := range writers {
-		if err := os.Rename(w.path+".tmp", w.path); err != nil {
-			errs = append(errs, fmt.Errorf("renaming %s: %w", files[i].name, err))
-		}
-		st.Files = append(st.Files, FileStats{Name: files[i].name, Rows: int64(w.id), Bytes: w.bytes})
-		st.Defects.add(w.defects)
-	}
-	if err := errors.Join(errs...); err != nil {
+	st, err := finish(ctx, files, writers, cl)
+	if err != nil {
 		return Stats{}, fmt.Errorf("generating into %s: %w", dir, err)
 	}
 	if opts.Progress != nil {
@@ -225,20 +234,95 @@ func Write(ctx context.Context, dir string, opts Options) (Stats, error) {
 	return st, nil
 }
 
+// startProgress calls progress about five times a second from one
+// goroutine until the returned stop is called; nil progress does nothing.
+func startProgress(progress func(Progress), g *gen, writers []*writer) (stop func()) {
+	if progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				progress(g.progress(writers))
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// finish renames the written .tmp files to their names, or removes them
+// when ctx was cancelled (by a writer's error or the caller), and sums up
+// what was written.
+func finish(ctx context.Context, files []file, writers []*writer, cl *changeList) (Stats, error) {
+	tmps := make([]string, 0, len(writers)+1)
+	for _, w := range writers {
+		tmps = append(tmps, w.path)
+	}
+	if cl != nil && cl.path != "" {
+		tmps = append(tmps, cl.path)
+	}
+	if err := context.Cause(ctx); err != nil {
+		for _, path := range tmps {
+			_ = os.Remove(path + ".tmp") // best effort; it may not exist
+		}
+		return Stats{}, err
+	}
+	var errs []error
+	for _, path := range tmps {
+		if err := os.Rename(path+".tmp", path); err != nil {
+			errs = append(errs, fmt.Errorf("renaming %s: %w", filepath.Base(path), err))
+		}
+	}
+	st := Stats{Products: int(writers[fProduct].rows)}
+	for i, w := range writers {
+		st.Files = append(st.Files, FileStats{Name: files[i].name, Rows: w.rows, Bytes: w.bytes})
+		st.Defects.add(w.defects)
+	}
+	if cl != nil {
+		st.Changed, st.Added, st.Removed = cl.changed, cl.added, cl.removed
+	}
+	return st, errors.Join(errs...)
+}
+
+func (o Options) check() error {
+	switch {
+	case o.Products < 0 || o.Products > MaxProducts:
+		return fmt.Errorf("products %d out of range 0..%d", o.Products, MaxProducts)
+	case o.Revision < 0:
+		return fmt.Errorf("revision %d is negative", o.Revision)
+	case o.Revision > 0 && !(o.Change >= 0 && o.Change <= 1):
+		return fmt.Errorf("change %v out of range 0..1", o.Change)
+	case o.Revision > 0 && (o.Base < 0 || o.Base >= o.Revision):
+		return fmt.Errorf("base revision %d out of range 0..%d", o.Base, o.Revision-1)
+	case o.Revision == 0 && o.Changes != "":
+		return fmt.Errorf("revision 0 has no changes to list")
+	}
+	return nil
+}
+
 // gen is what every file's writer shares: read-only parameters and the
 // byte counter for progress.
 type gen struct {
 	products int
 	seed     uint64
+	rev      *rev // nil for revision 0
+	total    int  // product ids to walk: products, plus those added since
 	bytes    atomic.Int64
 }
 
 func (g *gen) progress(writers []*writer) Progress {
-	done := g.products
+	done := g.total
 	for _, w := range writers {
 		done = min(done, int(w.done.Load()))
 	}
-	return Progress{Done: done, Total: g.products, Bytes: g.bytes.Load()}
+	return Progress{Done: done, Total: g.total, Bytes: g.bytes.Load()}
 }
 
 // file is one CSV file of the export: its name, header, PRNG stream and
@@ -276,10 +360,12 @@ type writer struct {
 	r       rng // this file's own choices for the product
 	id      int // last row id written (for product.csv: the product id)
 	styleID int // last style id seen, for skus.csv and photos.csv
+	rows    int64
 	defects Defects
+	wk      *walker // revisions only
 }
 
-func (w *writer) write(ctx context.Context, g *gen, f file) (err error) {
+func (w *writer) write(ctx context.Context, g *gen, f file, fi int) (err error) {
 	w.out, err = os.Create(w.path + ".tmp")
 	if err != nil {
 		return err
@@ -292,10 +378,17 @@ func (w *writer) write(ctx context.Context, g *gen, f file) (err error) {
 	w.buf = append(w.buf, f.header...)
 	w.buf = append(w.buf, '\n')
 	var pl plan
-	for p := 1; p <= g.products; p++ {
-		pl.draw(&w.plan, g, p)
-		w.r.seed(g.seed, f.stream, p)
-		f.rows(w, g, p, &pl)
+	if g.rev != nil {
+		w.wk = newWalker(g)
+	}
+	for p := 1; p <= g.total; p++ {
+		if w.wk != nil {
+			w.revisionRows(g, f, fi, p)
+		} else {
+			pl.draw(&w.plan, g, p)
+			w.r.seed(g.seed, f.stream, p)
+			f.rows(w, g, p, &pl)
+		}
 		if len(w.buf) >= flushAt {
 			if err := w.flush(); err != nil {
 				return err
@@ -310,8 +403,30 @@ func (w *writer) write(ctx context.Context, g *gen, f file) (err error) {
 	if err := w.flush(); err != nil {
 		return err
 	}
-	w.done.Store(int64(g.products))
+	if w.wk == nil {
+		w.rows = int64(w.id) // ids run 1..rows in revision 0
+	}
+	w.done.Store(int64(g.total))
 	return nil
+}
+
+// revisionRows appends product p's rows of file f (index fi) in revision
+// g.rev: revision 0's rows, written as today, for the products no day
+// touched; the replayed product's rows otherwise, or none once removed.
+func (w *writer) revisionRows(g *gen, f file, fi, p int) {
+	wk := w.wk
+	if !wk.step(p) {
+		w.id = wk.offs[fi]
+		w.styleID = wk.offs[fStyles]
+		w.r.seed(g.seed, f.stream, p)
+		f.rows(w, g, p, &wk.pl)
+		w.rows += int64(wk.pl.counts(g)[fi])
+	} else if st := wk.build(p); wk.replay(st, p, 0, g.rev.days) {
+		w.buf = st.render(w.buf, fi)
+		st.classify(fi, p, &w.defects)
+		w.rows += int64(len(st.rows[fi]))
+	}
+	wk.done(p)
 }
 
 func (w *writer) flush() error {

@@ -38,9 +38,10 @@ func write(t testing.TB, products int, seed uint64) (string, Stats) {
 // export is a written export parsed back: each file's records without the
 // header, and the photos lines that needed their closing quote added.
 type export struct {
-	stats  Stats
-	recs   map[string][][]string
-	broken []int // indexes into recs["photos.csv"]
+	stats    Stats
+	revision int // ids run 1..n only in revision 0
+	recs     map[string][][]string
+	broken   []int // indexes into recs["photos.csv"]
 }
 
 // parse reads every file of dir, checks its header and line ends, and
@@ -260,8 +261,7 @@ func (ex *export) defects(t *testing.T) Defects {
 	var d Defects
 	d.BrokenPhotoLines = int64(len(ex.broken))
 
-	products := len(ex.recs["product.csv"])
-	hasFeatures := make([]bool, products+1)
+	hasFeatures := map[int]bool{}
 	var prev int
 	var seen [][2]string
 	for _, r := range ex.recs["features.csv"] {
@@ -270,17 +270,18 @@ func (ex *export) defects(t *testing.T) Defects {
 			prev, seen = p, seen[:0]
 		}
 		hasFeatures[p] = true
-		if r[3] == "null" {
+		value := r[3]
+		if value == "null" {
 			d.NullFeatureValues++
-			r[3] = ""
+			value = ""
 		}
-		if slices.Contains(seen, [2]string{r[2], r[3]}) {
+		if slices.Contains(seen, [2]string{r[2], value}) {
 			d.DuplicateFeatures++
 		}
-		seen = append(seen, [2]string{r[2], r[3]})
+		seen = append(seen, [2]string{r[2], value})
 	}
-	stylesOf := make([]int, products+1)
-	defaultsOf := make([]int, products+1)
+	stylesOf := map[int]int{}
+	defaultsOf := map[int]int{}
 	for _, r := range ex.recs["styles.csv"] {
 		p := atoi(t, r[1])
 		stylesOf[p]++
@@ -289,7 +290,8 @@ func (ex *export) defects(t *testing.T) Defects {
 			d.NullSalePrices++
 		}
 	}
-	for p := 1; p <= products; p++ {
+	for _, r := range ex.recs["product.csv"] {
+		p := atoi(t, r[0])
 		if !hasFeatures[p] {
 			d.ProductsWithoutFeatures++
 		}
@@ -349,35 +351,52 @@ func (ex *export) defects(t *testing.T) Defects {
 	return d
 }
 
-// checkConsistency checks what a loader relies on beyond the defects: ids
-// from 1 without gaps, children grouped under existing parents, values in
-// their ranges.
+// checkConsistency checks what a loader relies on beyond the defects:
+// unique ids (from 1 without gaps in revision 0), every row under an
+// existing parent, each file grouped by product in ascending product order
+// with a product's styles in ascending id order, values in their ranges.
 func (ex *export) checkConsistency(t *testing.T) {
 	t.Helper()
-	products := len(ex.recs["product.csv"])
-	styles := len(ex.recs["styles.csv"])
-	parentRange := map[string]int{
-		"product.csv": 0, "features.csv": products, "styles.csv": products,
-		"skus.csv": styles, "photos.csv": styles, "related.csv": products,
+	products := map[int]bool{}
+	prevProduct := 0
+	for _, r := range ex.recs["product.csv"] {
+		p := atoi(t, r[0])
+		if p <= prevProduct {
+			t.Fatalf("product.csv: product %d after %d, want ascending ids", p, prevProduct)
+		}
+		products[p], prevProduct = true, p
+	}
+	styleProduct := map[int]int{}
+	for _, r := range ex.recs["styles.csv"] {
+		styleProduct[atoi(t, r[0])] = atoi(t, r[1])
 	}
 	for _, name := range fileNames {
 		ids := make([]int, 0, len(ex.recs[name]))
-		prevParent := 0
+		prevOwner, prevID := 0, 0
 		for i, r := range ex.recs[name] {
 			ids = append(ids, atoi(t, r[0]))
 			if name == "product.csv" {
 				continue
 			}
-			parent := atoi(t, r[1])
-			if parent < prevParent || parent < 1 || parent > parentRange[name] {
-				t.Fatalf("%s row %d: parent %d after %d, want 1..%d ascending", name, i+1, parent, prevParent, parentRange[name])
+			owner := atoi(t, r[1])
+			if name == "skus.csv" || name == "photos.csv" {
+				owner = styleProduct[owner]
 			}
-			prevParent = parent
+			if owner < prevOwner || !products[owner] {
+				t.Fatalf("%s row %d: product %d after %d; want existing products in ascending order", name, i+1, owner, prevOwner)
+			}
+			if name == "styles.csv" && owner == prevOwner && ids[i] < prevID {
+				t.Fatalf("styles.csv row %d: style %d after %d of the same product", i+1, ids[i], prevID)
+			}
+			prevOwner, prevID = owner, ids[i]
 		}
 		slices.Sort(ids)
 		for i, id := range ids {
-			if id != i+1 {
+			switch {
+			case ex.revision == 0 && id != i+1:
 				t.Fatalf("%s: ids are not 1..%d (found %d at rank %d)", name, len(ids), id, i+1)
+			case id < 1 || id > math.MaxInt32 || i > 0 && id == ids[i-1]:
+				t.Fatalf("%s: id %d repeated or not a positive 32-bit integer", name, id)
 			}
 		}
 	}
@@ -409,8 +428,8 @@ func (ex *export) checkConsistency(t *testing.T) {
 		}
 	}
 	for _, r := range ex.recs["related.csv"] {
-		if to := atoi(t, r[2]); to < 0 || to > products {
-			t.Fatalf("related %v: target outside 0..%d", r, products)
+		if to := atoi(t, r[2]); to != 0 && !products[to] {
+			t.Fatalf("related %v: target neither 0 nor a product", r)
 		}
 	}
 	for i, r := range ex.recs["photos.csv"] {

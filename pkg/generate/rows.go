@@ -394,28 +394,11 @@ func photoRows(w *writer, g *gen, p int, pl *plan) {
 			w.defects.SwappedPhotoIDs++
 		}
 		for j := range n {
-			// photo-<ms timestamp, sometimes seconds>-<12 hex>, as Unsplash names them.
-			key := append(keyBuf[:0], "photo-"...)
-			if r.intn(4) == 0 {
-				key = strconv.AppendInt(key, int64(1_400_000_000+r.intn(200_000_000)), 10)
-			} else {
-				key = strconv.AppendInt(key, int64(1_400_000_000_000+r.intn(200_000_000_000)), 10)
-			}
-			key = append(key, '-')
-			h := r.pcg.Uint64()
-			for s := 60; s > 12; s -= 4 {
-				key = append(key, hexDigits[h>>s&15])
-			}
-			ixid := r.intn(10) != 0
-			width := photoWidths[r.intn(len(photoWidths))]
-
 			b = strconv.AppendInt(b, rowID(w.id+1, j, swap), 10)
 			b = append(b, ',')
 			b = strconv.AppendInt(b, int64(w.styleID), 10)
-			b = append(b, ',', '"')
-			b = appendPhotoURL(b, key, ixid, width)
-			b = append(b, '"', ',', '"')
-			b = appendPhotoURL(b, key, ixid, thumbWidth)
+			b = append(b, ',')
+			b = appendPhotoURLs(b, r, &keyBuf)
 			if (i == 1 && j == n-1 && pl.forced&forceBrokenPhoto != 0) || r.intn(brokenPhotoOneIn) == 0 {
 				w.defects.BrokenPhotoLines++
 				b = append(b, '\n') // the closing quote the real export lost
@@ -426,6 +409,29 @@ func photoRows(w *writer, g *gen, p int, pl *plan) {
 		w.id += n
 	}
 	w.buf = b
+}
+
+// appendPhotoURLs draws one photo and appends its two quoted URLs, the
+// thumbnail's closing quote excepted (the real export lost some of them).
+func appendPhotoURLs(b []byte, r *rng, keyBuf *[photoKeyMax]byte) []byte {
+	// photo-<ms timestamp, sometimes seconds>-<12 hex>, as Unsplash names them.
+	key := append(keyBuf[:0], "photo-"...)
+	if r.intn(4) == 0 {
+		key = strconv.AppendInt(key, int64(1_400_000_000+r.intn(200_000_000)), 10)
+	} else {
+		key = strconv.AppendInt(key, int64(1_400_000_000_000+r.intn(200_000_000_000)), 10)
+	}
+	key = append(key, '-')
+	h := r.pcg.Uint64()
+	for s := 60; s > 12; s -= 4 {
+		key = append(key, hexDigits[h>>s&15])
+	}
+	ixid := r.intn(10) != 0
+	width := photoWidths[r.intn(len(photoWidths))]
+	b = append(b, '"')
+	b = appendPhotoURL(b, key, ixid, width)
+	b = append(b, '"', ',', '"')
+	return appendPhotoURL(b, key, ixid, thumbWidth)
 }
 
 func appendPhotoURL(b, key []byte, ixid bool, width string) []byte {
@@ -440,9 +446,10 @@ func appendPhotoURL(b, key []byte, ixid bool, width string) []byte {
 	return append(b, photoQ...)
 }
 
-func relatedRows(w *writer, g *gen, p int, pl *plan) {
-	r := &w.r
-	var targets [len(relatedPerProduct)]int
+// relatedTargets draws product p's related product ids into targets and
+// returns how many there are. It is relatedRows' only use of the PRNG, so a
+// revision can learn which products are related to without writing a row.
+func relatedTargets(r *rng, g *gen, p int, pl *plan, targets *[len(relatedPerProduct)]int) int {
 	n := pl.related
 	if g.products < 2 {
 		n = 0 // nothing to relate to but itself
@@ -455,7 +462,6 @@ func relatedRows(w *writer, g *gen, p int, pl *plan) {
 			dupAt = 1 + r.intn(n-1)
 		}
 	}
-	b := w.buf
 	for j := range n {
 		var t int
 		switch {
@@ -469,6 +475,15 @@ func relatedRows(w *writer, g *gen, p int, pl *plan) {
 			t = r.neighbour(p, g.products, targets[:j])
 		}
 		targets[j] = t
+	}
+	return n
+}
+
+func relatedRows(w *writer, g *gen, p int, pl *plan) {
+	var targets [len(relatedPerProduct)]int
+	n := relatedTargets(&w.r, g, p, pl, &targets)
+	b := w.buf
+	for j, t := range targets[:n] {
 		// Counted from what was written, so accidental repeats in tiny
 		// exports are counted too.
 		switch t {
@@ -477,11 +492,8 @@ func relatedRows(w *writer, g *gen, p int, pl *plan) {
 		case p:
 			w.defects.SelfRelated++
 		}
-		for _, u := range targets[:j] {
-			if u == t {
-				w.defects.DuplicateRelated++
-				break
-			}
+		if slices.Contains(targets[:j], t) {
+			w.defects.DuplicateRelated++
 		}
 		w.id++
 		b = strconv.AppendInt(b, int64(w.id), 10)
