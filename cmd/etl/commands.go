@@ -9,5 +9,6 @@ func (a *app) commands() []*cobra.Command {
 		a.loadCmd(),
 		a.statusCmd(),
 		a.rollbackCmd(),
+		a.rolesCmd(),
 	}
 }
