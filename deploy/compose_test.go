@@ -310,18 +310,10 @@ func TestComposeNginx(t *testing.T) {
 }
 
 // TestNginxTemplateRenders renders the template as the script does and has
-// nginx check it, when nginx and envsubst are installed.
+// nginx check it (nginx and envsubst: needTool).
 func TestNginxTemplateRenders(t *testing.T) {
-	nginx, err := exec.LookPath("nginx")
-	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/nginx"); serr != nil {
-			t.Skip("nginx is not installed")
-		}
-		nginx = "/usr/sbin/nginx"
-	}
-	if _, err := exec.LookPath("envsubst"); err != nil {
-		t.Skip("envsubst is not installed")
-	}
+	nginx := needTool(t, "nginx")
+	needTool(t, "envsubst")
 	s := load(t)
 	dir := t.TempDir()
 	u, err := user.Current()
@@ -377,9 +369,7 @@ func TestDockerfileBuildsBothPrograms(t *testing.T) {
 			t.Errorf("Dockerfile does not run %q", b)
 		}
 	}
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go command to list the imports")
-	}
+	needTool(t, "go")
 	cmd := exec.Command("go", "list", "-e", "-deps", "-f", "{{.ImportPath}}", "./cmd/etl", "./cmd/api")
 	cmd.Dir = ".."
 	out, err := cmd.Output()

@@ -100,7 +100,9 @@ func TestNoSecretInOutput(t *testing.T) {
 				addr := freeAddr(t)
 				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan int, 1)
-				go func() { done <- run(ctx, append([]string{"--addr", addr, "--db-timeout", "1s"}, c.args...), getenv, &stderr) }()
+				go func() {
+					done <- run(ctx, append([]string{"--addr", addr, "--db-timeout", "1s"}, c.args...), getenv, &stderr)
+				}()
 				base := "http://" + addr
 				waitUp(t, base)
 				if got := get(t, base+"/readyz", &bodies); got != c.ready {
