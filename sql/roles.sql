@@ -100,18 +100,6 @@ BEGIN
 END
 $$;
 
--- name: prewarm
--- The loader warms a new build with pg_prewarm (prewarm.sql), an extension
--- only a superuser may install: install it now, while one is connected.
--- Best effort, as in prewarm.sql.
-DO $$
-BEGIN
-    CREATE EXTENSION IF NOT EXISTS pg_prewarm;
-EXCEPTION WHEN insufficient_privilege OR undefined_file OR feature_not_supported THEN
-    NULL;
-END
-$$;
-
 -- name: set_password
 -- The statement that sets a role's password to a SCRAM verifier computed by
 -- elier-etl: the server and its log never see the password itself.

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,24 +20,6 @@ import (
 	"github.com/elier/catalogue/internal/pgtest"
 	"github.com/elier/catalogue/pkg/readmodel"
 )
-
-// syncBuffer is the program's stderr: the server logs from its goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestNoSecretInOutput runs elier-api with a database URL whose password
 // is a marker, given by the environment, the flag and a file, against a
@@ -92,7 +73,9 @@ func TestNoSecretInOutput(t *testing.T) {
 				}
 				return ""
 			}
-			var stderr syncBuffer
+			// One slog handler writes it (serialized), and it is read after
+			// run returns.
+			var stderr bytes.Buffer
 			var bodies strings.Builder
 			if c.ready == 0 {
 				run(context.Background(), c.args, getenv, &stderr)

@@ -97,10 +97,16 @@ func applyRoles(ctx context.Context, pool *pgxpool.Pool, passwords map[string]st
 	if _, err := pool.Exec(ctx, sql.Must("catalog.sql")); err != nil {
 		return 0, fmt.Errorf("installing the catalog schema: %w", err)
 	}
-	for _, step := range []string{"create", "grants", "prewarm"} {
+	for _, step := range []string{"create", "grants"} {
 		if _, err := pool.Exec(ctx, q[step]); err != nil {
 			return 0, fmt.Errorf("roles (%s): %w", step, err)
 		}
+	}
+	// The loader warms a new build with pg_prewarm, an extension only a
+	// superuser may install: install it now, while one is connected (best
+	// effort, as the loader's own attempt).
+	if _, err := pool.Exec(ctx, sql.Named("prewarm.sql")["ensure"]); err != nil {
+		return 0, fmt.Errorf("installing pg_prewarm: %w", err)
 	}
 	n := 0
 	for _, r := range roleNames {

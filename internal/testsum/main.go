@@ -34,4 +34,3 @@ func (s summary) exitCode(strict bool) int {
 	}
 	return 0
 }
-
