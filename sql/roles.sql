@@ -37,10 +37,18 @@ BEGIN
             END;
         END IF;
     END LOOP;
-    ALTER ROLE elier_owner LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
-    ALTER ROLE elier_reader LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
-    ALTER ROLE elier_api LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
-    ALTER ROLE elier_replication LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
+    -- The attributes, written only when they differ: two runs at once would
+    -- otherwise update the same pg_authid rows ("tuple concurrently
+    -- updated").
+    FOREACH r IN ARRAY ARRAY['elier_owner', 'elier_reader', 'elier_api', 'elier_replication'] LOOP
+        IF EXISTS (SELECT FROM pg_roles
+                   WHERE rolname = r
+                     AND (NOT rolcanlogin OR rolsuper OR rolcreatedb OR rolcreaterole OR rolbypassrls
+                          OR rolreplication <> (r = 'elier_replication'))) THEN
+            EXECUTE format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS %s',
+                           r, CASE WHEN r = 'elier_replication' THEN 'REPLICATION' ELSE 'NOREPLICATION' END);
+        END IF;
+    END LOOP;
 END
 $$;
 
