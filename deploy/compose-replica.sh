@@ -3,8 +3,9 @@
 # postgres:15 image): when the data directory is empty, clone the primary
 # with pg_basebackup -R (standby.signal and primary_conninfo written, a
 # replication slot created), then run PostgreSQL as a hot standby on PGPORT.
-# PRIMARY_HOST comes from compose.yaml; PRIMARY_PORT, PG_USER and
-# REPLICATION_SLOT from deploy/cluster.env.
+# PRIMARY_HOST and PGPASSFILE (a compose secret) come from compose.yaml;
+# PRIMARY_PORT, PG_USER, PG_REPLICATION_USER and REPLICATION_SLOT from
+# deploy/cluster.env.
 set -eu
 : "${PGDATA:=/var/lib/postgresql/data}"
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
@@ -14,8 +15,10 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
      WHERE slot_name = '$REPLICATION_SLOT' AND NOT active" >/dev/null
   find "$PGDATA" -mindepth 1 -delete
-  pg_basebackup -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -U "$PG_USER" -D "$PGDATA" \
-    -R -X stream -C -S "$REPLICATION_SLOT" -c fast
+  # The passfile in the connection string: -R writes it into
+  # primary_conninfo, so the WAL receiver authenticates the same way.
+  pg_basebackup -d "host=$PRIMARY_HOST port=$PRIMARY_PORT user=$PG_REPLICATION_USER passfile=$PGPASSFILE" \
+    -D "$PGDATA" -R -X stream -C -S "$REPLICATION_SLOT" -c fast
   chmod 700 "$PGDATA"
 fi
 exec postgres -c port="$PGPORT" -c listen_addresses='*' -c cluster_name=elier-replica1

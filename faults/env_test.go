@@ -183,6 +183,23 @@ func (e *env) createDB(t *testing.T, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The roles of production (sql/roles.sql): the loader runs as
+	// elier_owner and the API as elier_api, so every scenario also shows
+	// that they need no more (the suite's own checks stay administrator).
+	if r := e.etl(t, time.Minute, "roles", "--database-url", u); r.code != 0 {
+		t.Fatalf("elier-etl roles: exit %d\n%s", r.code, r.stderr)
+	}
+	return u
+}
+
+// asRole is db's URL for one of the catalogue's roles (the cluster trusts
+// local connections, so no password).
+func asRole(t *testing.T, db, role string) string {
+	t.Helper()
+	u, err := pgtest.WithUser(db, role)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return u
 }
 
@@ -362,7 +379,7 @@ func (e *env) etl(t *testing.T, timeout time.Duration, args ...string) etlResult
 // loadArgs are the arguments of `elier-etl load` of dir into db.
 func (e *env) loadArgs(t *testing.T, db, dir string, extra ...string) []string {
 	rejects := t.TempDir()
-	args := []string{"load", "--database-url", db, "--reject-dir", rejects, "--progress", "none"}
+	args := []string{"load", "--database-url", asRole(t, db, "elier_owner"), "--reject-dir", rejects, "--progress", "none"}
 	return append(append(args, extra...), dir)
 }
 
@@ -399,7 +416,7 @@ func (e *env) startAPI(t *testing.T, name, db string, ready bool, extra ...strin
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	args := append([]string{"--addr", addr, "--database-url", db}, extra...)
+	args := append([]string{"--addr", addr, "--database-url", asRole(t, db, "elier_api")}, extra...)
 	a := &apiProc{proc: e.spawn(t, name+"-api", f, f, e.apiBin, args...), base: "http://" + addr, log: logPath}
 	c := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(20 * time.Second)

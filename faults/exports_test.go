@@ -309,7 +309,7 @@ func (e *env) loadCase(t *testing.T, db, dir string, extra []string) (etlResult,
 	t.Helper()
 	rejects := t.TempDir()
 	sumPath := filepath.Join(t.TempDir(), "summary.json")
-	args := append([]string{"load", "--database-url", db, "--reject-dir", rejects, "--progress", "none", "--summary-json", sumPath}, extra...)
+	args := append([]string{"load", "--database-url", asRole(t, db, "elier_owner"), "--reject-dir", rejects, "--progress", "none", "--summary-json", sumPath}, extra...)
 	r := e.etl(t, 5*time.Minute, append(args, dir)...)
 	var issues []issue
 	for _, f := range csvFiles {

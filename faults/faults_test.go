@@ -327,7 +327,7 @@ func twoRebuilds(t *testing.T, e *env) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	second := e.etl(t, time.Minute, e.loadArgs(t, db, a)...)
-	rollback := e.etl(t, time.Minute, "rollback", "--database-url", db)
+	rollback := e.etl(t, time.Minute, "rollback", "--database-url", asRole(t, db, "elier_owner"))
 	stillRunning := first.running()
 	code, ok := first.wait(5 * time.Minute)
 	if !ok || code != 0 {

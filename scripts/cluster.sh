@@ -20,6 +20,13 @@
 # $ELIER_CLUSTER_DIR (default .cluster/ at the repo root, git-ignored): one
 # directory per process with its data, log and pid file. PostgreSQL refuses to
 # run as root, so as root it runs as the `postgres` OS user, as in pg.sh.
+#
+# Authentication is scram-sha-256 for every connection, replication
+# included. Each role has a generated password in $ELIER_CLUSTER_DIR/secrets
+# (mode 0600, never printed): the administrator PG_USER (the scenarios' and
+# psql's), the loader's elier_owner, the APIs' elier_api, the replica's
+# elier_replication (sql/roles.sql, applied by `elier-etl roles` at every
+# `up`). Programs find them through PGPASSFILE; no URL holds a password.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,16 +46,21 @@ while IFS= read -r line || [ -n "$line" ]; do
 done <"$envfile"
 
 host=127.0.0.1
+secrets=$work/secrets
+export PGPASSFILE=$secrets/pgpass
 primary_url="postgres://$PG_USER@$host:$PRIMARY_PORT/$PG_DB?sslmode=disable"
+loader_url="postgres://$PG_OWNER_USER@$host:$PRIMARY_PORT/$PG_DB?sslmode=disable"
 replica_url="postgres://$PG_USER@$host:$REPLICA_PORT/$PG_DB?sslmode=disable"
 # The replica first: prefer-standby takes it while it is up, the primary
 # otherwise (pgx v5 implements libpq's target_session_attrs=prefer-standby).
-api_db_url="postgres://$PG_USER@$host:$REPLICA_PORT,$host:$PRIMARY_PORT/$PG_DB?$API_DB_PARAMS"
+api_db_url="postgres://$PG_API_USER@$host:$REPLICA_PORT,$host:$PRIMARY_PORT/$PG_DB?$API_DB_PARAMS"
 # The cart is read and written on the primary only (its pool would find
 # the primary in api_db_url too, by target_session_attrs=read-write; named
-# here so that a replica listed first is never even tried), and nginx on
-# 127.0.0.1 is the proxy whose X-Forwarded-Proto the APIs believe.
-api_cart_flags=(--primary-url "$primary_url" --trusted-proxies "$API_TRUSTED_PROXIES")
+# here so that a replica listed first is never even tried), as the API's
+# role, and nginx on 127.0.0.1 is the proxy whose X-Forwarded-Proto the
+# APIs believe.
+api_primary_url="postgres://$PG_API_USER@$host:$PRIMARY_PORT/$PG_DB?sslmode=disable"
+api_cart_flags=(--primary-url "$api_primary_url" --trusted-proxies "$API_TRUSTED_PROXIES")
 api_flags=(--cache-mb "$API_CACHE_MB" --max-age "$API_MAX_AGE" "${api_cart_flags[@]}")
 api_ports=("$API1_PORT" "$API2_PORT")
 replica_name=elier-replica1 # cluster_name: the replica's application_name on the primary
@@ -89,6 +101,40 @@ own() {
   fi
 }
 
+# ensure_secrets generates a password per role when missing, and the
+# passfile every program here reads (PGPASSFILE).
+ensure_secrets() {
+  local r
+  mkdir -p "$secrets"
+  chmod 700 "$secrets"
+  for r in admin owner reader api replication; do
+    [ -s "$secrets/$r.password" ] \
+      || (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=\n' >"$secrets/$r.password")
+  done
+  (
+    umask 077
+    for r in "admin:$PG_USER" "owner:$PG_OWNER_USER" "api:$PG_API_USER" "replication:$PG_REPLICATION_USER"; do
+      echo "$host:*:*:${r#*:}:$(<"$secrets/${r%%:*}.password")"
+    done >"$secrets/pgpass"
+  )
+}
+
+# owner_passfile DIR: a passfile with the replication role's password in a
+# server's directory, for the processes that run as the servers' OS user
+# (pg_basebackup, the standby's WAL receiver), which cannot read $secrets.
+owner_passfile() {
+  (umask 077 && echo "$host:*:*:$PG_REPLICATION_USER:$(<"$secrets/replication.password")" >"$1/replication.pgpass")
+  own "$1/replication.pgpass"
+}
+
+# apply_roles creates the catalogue's roles with their passwords.
+apply_roles() {
+  "$etl" roles --database-url "$primary_url" --owner-password-file "$secrets/owner.password" \
+    --reader-password-file "$secrets/reader.password" --api-password-file "$secrets/api.password" \
+    --replication-password-file "$secrets/replication.password" >"$work/roles.log" 2>&1 \
+    || { cat "$work/roles.log" >&2; die "elier-etl roles failed"; }
+}
+
 pg_running() { # DIR
   [ -f "$1/data/postmaster.pid" ] && as_owner "$bindir/pg_ctl" -D "$1/data" status >/dev/null 2>&1
 }
@@ -117,13 +163,18 @@ primary_up() {
   if ! [ -f "$d/data/PG_VERSION" ]; then
     say "initdb $d"
     mkdir -p "$d/run"
+    (umask 077 && cp "$secrets/admin.password" "$d/admin.password")
     own "$d"
-    as_owner "$bindir/initdb" -D "$d/data" -U "$PG_USER" --auth=trust -E UTF8 --locale=C.UTF-8 >"$d/initdb.log" 2>&1 \
-      || { cat "$d/initdb.log" >&2; die "initdb failed"; }
+    # scram-sha-256 for every connection, local and TCP, replication too.
+    as_owner "$bindir/initdb" -D "$d/data" -U "$PG_USER" --pwfile="$d/admin.password" \
+      --auth-local=scram-sha-256 --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$d/initdb.log" 2>&1 \
+      || { rm -f "$d/admin.password"; cat "$d/initdb.log" >&2; die "initdb failed"; }
+    rm -f "$d/admin.password"
     # The settings both servers share (deploy/postgresql.conf, copied in at
     # every start), then where this one listens. The standby inherits this
     # file through pg_basebackup and overrides the lines it appends.
-    # initdb's pg_hba.conf already trusts replication from 127.0.0.1.
+    # initdb's pg_hba.conf asks every connection for a SCRAM password,
+    # replication from 127.0.0.1 included.
     cat >>"$d/data/postgresql.conf" <<CONF
 include 'elier-cluster.conf'
 listen_addresses = '$host'
@@ -145,12 +196,15 @@ replica_up() {
     rm -rf "$d"
     mkdir -p "$d/run"
     own "$d"
+    owner_passfile "$d"
     # A slot keeps the primary's WAL while the standby is stopped; a slot
     # left by an earlier standby of this primary is dropped first.
     psql_at "$PRIMARY_PORT" "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
       WHERE slot_name = '$REPLICATION_SLOT' AND NOT active" >/dev/null
-    as_owner "$bindir/pg_basebackup" -h "$host" -p "$PRIMARY_PORT" -U "$PG_USER" -D "$d/data" \
-      -R -X stream -C -S "$REPLICATION_SLOT" -c fast >"$d/basebackup.log" 2>&1 \
+    # The passfile in the connection string: -R writes it into the
+    # standby's primary_conninfo, so the WAL receiver finds the password too.
+    as_owner "$bindir/pg_basebackup" -d "host=$host port=$PRIMARY_PORT user=$PG_REPLICATION_USER passfile=$d/replication.pgpass" \
+      -D "$d/data" -R -X stream -C -S "$REPLICATION_SLOT" -c fast >"$d/basebackup.log" 2>&1 \
       || { cat "$d/basebackup.log" >&2; die "pg_basebackup failed"; }
     cat >>"$d/data/postgresql.conf" <<CONF
 # the standby: its own port and socket; the rest is the primary's
@@ -316,14 +370,16 @@ ensure_exports() {
 etl_load() { # DIR [flags]: load an export into the primary
   local dir=$1
   shift
-  DATABASE_URL=$primary_url "$etl" load --progress none --reject-dir "$work/rejects" "$@" "$dir"
+  DATABASE_URL=$loader_url "$etl" load --progress none --reject-dir "$work/rejects" "$@" "$dir"
 }
 
 cmd_up() {
   mkdir -p "$work/bin"
   build
   ensure_exports
+  ensure_secrets
   primary_up
+  apply_roles
   etl_load "$export_dir" --if-changed >"$work/load.log" 2>&1 \
     || { tail -20 "$work/load.log" >&2; die "elier-etl load failed (log: $work/load.log)"; }
   replica_up
@@ -378,7 +434,7 @@ REPLICA_URL=$replica_url
 API_DATABASE_URL=$api_db_url
 API1_ARGS=--addr $host:$API1_PORT ${api_flags[*]}
 API2_ARGS=--addr $host:$API2_PORT ${api_flags[*]}
-LOADER_DATABASE_URL=$primary_url
+LOADER_DATABASE_URL=$loader_url
 ENV
   for k in NGINX_USER NGINX_PID NGINX_LOG_DIR NGINX_STATE_DIR NGINX_CACHE_DIR NGINX_LISTEN API1_ADDR API2_ADDR; do echo "$k=${!k}"; done
 }

@@ -99,3 +99,25 @@ BEGIN
     END IF;
 END
 $$;
+
+-- Every run of `elier-etl load`, whatever its end, so that an operator and
+-- the API's /metrics can tell when the scheduled rebuild last worked and
+-- last failed (a catalogue that silently stops being rebuilt goes stale
+-- with nothing else to show for it). Written by cmd/etl around the rebuild,
+-- outside its transaction and lock: a failed or refused run is recorded too.
+CREATE TABLE IF NOT EXISTS elier.load_attempts (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    started_at      timestamptz NOT NULL,
+    finished_at     timestamptz NOT NULL DEFAULT now(),
+    -- success: a new build went live; unchanged: --if-changed found the
+    -- live build's export again (the job works, there was nothing to do);
+    -- busy: another load held the lock; failed: anything else.
+    outcome         text NOT NULL CHECK (outcome IN ('success', 'unchanged', 'busy', 'failed')),
+    build_id        bigint,          -- the build made live, or the one that failed
+    source_dir      text NOT NULL DEFAULT '',
+    -- The newest modification time of the six files: when the export was
+    -- taken, as near as the loader can tell.
+    export_taken_at timestamptz,
+    reason          text NOT NULL DEFAULT ''  -- the error, password-free
+);
+CREATE INDEX IF NOT EXISTS load_attempts_outcome ON elier.load_attempts (outcome, finished_at DESC);

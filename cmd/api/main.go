@@ -7,6 +7,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -16,27 +18,34 @@ import (
 )
 
 func main() {
-	os.Exit(run())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-func run() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cfg, err := api.ParseFlags(os.Args[1:], os.Getenv, os.Stderr)
+// run is the program, from the command line to the exit code; tests start
+// it as it is.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	cfg, err := api.ParseFlags(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "elier-api:", err)
+		fmt.Fprintln(stderr, "elier-api:", err)
 		return 2
 	}
-	cfg.Logger = api.NewLogger(os.Stderr)
+	if f, ok := stderr.(*os.File); ok {
+		cfg.Logger = api.NewLogger(f)
+	} else {
+		cfg.Logger = slog.New(slog.NewJSONHandler(stderr, nil))
+	}
 	// The cache lives outside the Go heap (pkg/api/cache.go), so the heap
 	// is only what serving needs: buffers of open connections and requests
 	// in flight, usually 15-30 MB. A soft limit keeps it there under
 	// overload too (RSS: the cache budget plus about 100 MB), unless
 	// GOMEMLIMIT says otherwise.
-	if os.Getenv("GOMEMLIMIT") == "" {
+	if getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(128 << 20)
 	}
 	if err := api.Run(ctx, cfg); err != nil {

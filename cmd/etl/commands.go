@@ -10,5 +10,6 @@ func (a *app) commands() []*cobra.Command {
 		a.statusCmd(),
 		a.rollbackCmd(),
 		a.migrateCmd(),
+		a.rolesCmd(),
 	}
 }

@@ -8,26 +8,57 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/elier/catalogue/internal/dburl"
 	"github.com/elier/catalogue/pkg/build"
 	"github.com/elier/catalogue/pkg/cart"
 	"github.com/elier/catalogue/pkg/loader"
 )
 
-// dbFlag adds --database-url, defaulting to $DATABASE_URL.
-func dbFlag(c *cobra.Command, url *string) {
-	c.Flags().StringVar(url, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (default $DATABASE_URL)")
+// dbFlags are where a command finds its database; see package dburl.
+type dbFlags struct {
+	url, file string
+	flags     *pflag.FlagSet // to tell --database-url="" from no flag
+}
+
+// dbFlag adds --database-url and --database-url-file. The flag's default is
+// empty on purpose: a default of $DATABASE_URL would be printed by --help,
+// password included; the environment is read when the command runs.
+func dbFlag(c *cobra.Command, d *dbFlags) {
+	d.flags = c.Flags()
+	c.Flags().StringVar(&d.url, "database-url", "", "PostgreSQL `URL` (default $DATABASE_URL; the password may come from PGPASSWORD or PGPASSFILE instead)")
+	c.Flags().StringVar(&d.file, "database-url-file", "", "read the PostgreSQL URL from this `file` (wins over --database-url)")
+}
+
+// resolve returns the connection string the flags and environment name.
+func (d dbFlags) resolve() (string, error) {
+	getenv := os.Getenv
+	if d.flags != nil && d.flags.Changed("database-url") {
+		getenv = func(string) string { return "" } // an explicit empty URL is no database
+	}
+	url, err := dburl.Resolve(d.file, d.url, getenv)
+	if err != nil {
+		return "", usageError{err}
+	}
+	if url == "" {
+		return "", usageError{errors.New("no database: set DATABASE_URL or pass --database-url or --database-url-file")}
+	}
+	return url, nil
 }
 
 // openPool connects with at most conns connections (a load needs
 // build.Conns of its --parallel).
-func openPool(ctx context.Context, url string, conns int32) (*pgxpool.Pool, error) {
-	if url == "" {
-		return nil, usageError{errors.New("no database: set DATABASE_URL or pass --database-url")}
+func openPool(ctx context.Context, d dbFlags, conns int32) (*pgxpool.Pool, error) {
+	url, err := d.resolve()
+	if err != nil {
+		return nil, err
 	}
+	// pgx's parse errors mask the password themselves.
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("parsing the database URL: %w", err)}
@@ -46,8 +77,8 @@ func openPool(ctx context.Context, url string, conns int32) (*pgxpool.Pool, erro
 }
 
 // withPool runs fn with a pool from openPool, closed afterwards.
-func withPool(ctx context.Context, url string, fn func(*pgxpool.Pool) error) error {
-	pool, err := openPool(ctx, url, 4)
+func withPool(ctx context.Context, d dbFlags, fn func(*pgxpool.Pool) error) error {
+	pool, err := openPool(ctx, d, 4)
 	if err != nil {
 		return err
 	}
@@ -57,7 +88,7 @@ func withPool(ctx context.Context, url string, fn func(*pgxpool.Pool) error) err
 
 func (a *app) loadCmd() *cobra.Command {
 	var (
-		url         string
+		db          dbFlags
 		opts        build.Options
 		summaryJSON string
 		progress    string
@@ -87,7 +118,7 @@ Exit status: 0 on success (and when --if-changed finds nothing new),
 			if opts.Ranges < 1 {
 				return usageError{errors.New("--parallel must be at least 1")}
 			}
-			pool, err := openPool(ctx, url, build.Conns(opts.Ranges))
+			pool, err := openPool(ctx, db, build.Conns(opts.Ranges))
 			if err != nil {
 				return err
 			}
@@ -111,10 +142,16 @@ Exit status: 0 on success (and when --if-changed finds nothing new),
 					stopProgress = startProgressLog(a.log, e)
 				}
 			}
+			started := time.Now()
 			sum, err := build.Rebuild(ctx, pool, opts)
 			if stopProgress != nil {
 				stopProgress()
 			}
+			at := attempt{started: started, dir: opts.Dir, err: err}
+			if sum != nil {
+				at.buildID = sum.BuildID
+			}
+			a.recordAttempt(ctx, pool, pool.Config().ConnConfig.Password, at)
 			if errors.Is(err, build.ErrUnchanged) {
 				a.log.Info("nothing to do: the export equals the live build's", "dir", opts.Dir)
 				return nil
@@ -136,7 +173,7 @@ Exit status: 0 on success (and when --if-changed finds nothing new),
 			return nil
 		},
 	}
-	dbFlag(c, &url)
+	dbFlag(c, &db)
 	f := c.Flags()
 	f.StringVar(&opts.RejectDir, "reject-dir", "rejects", "directory for the reject files (one per input file)")
 	f.Float64Var(&opts.MaxRejectRatio, "max-reject-ratio", 0.01, "fraction of a file's lines that may be rejected before the load fails")
@@ -161,34 +198,47 @@ func writeJSON(path string, v any) error {
 }
 
 func (a *app) statusCmd() *cobra.Command {
-	var url string
+	var db dbFlags
 	c := &cobra.Command{
 		Use:   "status",
-		Short: "Print the live and previous builds",
+		Short: "Print the live and previous builds and the last load attempts (success, failure)",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withPool(cmd.Context(), url, func(pool *pgxpool.Pool) error {
+			return withPool(cmd.Context(), db, func(pool *pgxpool.Pool) error {
 				builds, err := build.Status(cmd.Context(), pool)
 				if err != nil {
 					return err
 				}
-				printStatus(a.stdout, builds)
+				ids := make([]int64, len(builds))
+				for i, b := range builds {
+					ids[i] = b.ID
+				}
+				exports, err := exportTimes(cmd.Context(), pool, ids)
+				if err != nil {
+					return err
+				}
+				printStatus(a.stdout, builds, exports)
+				last, err := lastAttempts(cmd.Context(), pool)
+				if err != nil {
+					return err
+				}
+				printAttempts(a.stdout, last, time.Now())
 				return nil
 			})
 		},
 	}
-	dbFlag(c, &url)
+	dbFlag(c, &db)
 	return c
 }
 
 func (a *app) rollbackCmd() *cobra.Command {
-	var url string
+	var db dbFlags
 	c := &cobra.Command{
 		Use:   "rollback",
 		Short: "Make the previous build live again (the current one becomes previous)",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withPool(cmd.Context(), url, func(pool *pgxpool.Pool) error {
+			return withPool(cmd.Context(), db, func(pool *pgxpool.Pool) error {
 				if err := cart.Migrate(cmd.Context(), pool); err != nil {
 					return err
 				}
@@ -204,6 +254,6 @@ func (a *app) rollbackCmd() *cobra.Command {
 			})
 		},
 	}
-	dbFlag(c, &url)
+	dbFlag(c, &db)
 	return c
 }

@@ -14,13 +14,13 @@ import (
 // (sql/cart.sql) with every load and rollback and with this command, which
 // a deployment runs before the first API starts (the API does no DDL).
 func (a *app) migrateCmd() *cobra.Command {
-	var url string
+	var db dbFlags
 	c := &cobra.Command{
 		Use:   "migrate",
 		Short: "Create or update the cart's schema (elier_cart); idempotent",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withPool(cmd.Context(), url, func(pool *pgxpool.Pool) error {
+			return withPool(cmd.Context(), db, func(pool *pgxpool.Pool) error {
 				if err := cart.Migrate(cmd.Context(), pool); err != nil {
 					return err
 				}
@@ -29,6 +29,6 @@ func (a *app) migrateCmd() *cobra.Command {
 			})
 		},
 	}
-	dbFlag(c, &url)
+	dbFlag(c, &db)
 	return c
 }

@@ -50,7 +50,7 @@ func reasons(m map[string]int64) string {
 	return strings.Join(parts, " ")
 }
 
-func printStatus(w io.Writer, builds []build.BuildInfo) {
+func printStatus(w io.Writer, builds []build.BuildInfo, exports map[int64]time.Time) {
 	if len(builds) == 0 {
 		fmt.Fprintln(w, "no build yet: run `elier-etl load DIR`")
 		return
@@ -62,6 +62,9 @@ func printStatus(w io.Writer, builds []build.BuildInfo) {
 		}
 		if b.FinishedAt != nil {
 			fmt.Fprintf(w, "  built    %s\n", b.FinishedAt.Format(time.RFC3339))
+		}
+		if t, ok := exports[b.ID]; ok {
+			fmt.Fprintf(w, "  export   %s (the newest of its files)\n", t.Format(time.RFC3339))
 		}
 		if b.SwappedAt != nil {
 			fmt.Fprintf(w, "  swapped  %s\n", b.SwappedAt.Format(time.RFC3339))
@@ -75,6 +78,30 @@ func printStatus(w io.Writer, builds []build.BuildInfo) {
 		tw.Flush()
 	}
 }
+
+// printAttempts writes when loads last succeeded and failed: the first
+// thing to look at when the catalogue seems stale.
+func printAttempts(w io.Writer, last map[string]lastAttempt, now time.Time) {
+	ok, okFound := last["success"]
+	if u, found := last["unchanged"]; found && (!okFound || u.FinishedAt.After(ok.FinishedAt)) {
+		ok, okFound = u, true
+	}
+	if !okFound {
+		fmt.Fprintln(w, "last success  never")
+	} else {
+		fmt.Fprintf(w, "last success  %s (%s ago, %s)\n", ok.FinishedAt.Format(time.RFC3339), ago(now, ok.FinishedAt), ok.Outcome)
+	}
+	if f, found := last["failed"]; found {
+		fmt.Fprintf(w, "last failure  %s (%s ago): %s\n", f.FinishedAt.Format(time.RFC3339), ago(now, f.FinishedAt), f.Reason)
+	} else {
+		fmt.Fprintln(w, "last failure  never")
+	}
+	if b, found := last["busy"]; found {
+		fmt.Fprintf(w, "last refused  %s (another load held the lock)\n", b.FinishedAt.Format(time.RFC3339))
+	}
+}
+
+func ago(now, t time.Time) string { return now.Sub(t).Round(time.Second).String() }
 
 // startBars draws one progress bar per file on a terminal until stopped.
 func startBars(w io.Writer, e *loader.Export) func() {

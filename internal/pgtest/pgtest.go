@@ -16,7 +16,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/elier/catalogue/internal/dburl"
 )
 
 // URL returns the server URL the tests use, failing the test when none is
@@ -46,7 +47,7 @@ func NewDatabase(t testing.TB) string {
 
 	admin, err := pgx.Connect(ctx, base)
 	if err != nil {
-		t.Fatalf("pgtest: connecting to %s: %v", redact(base), err)
+		t.Fatalf("pgtest: connecting to %s: %v", dburl.Describe(base), err)
 	}
 	defer admin.Close(context.Background())
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
@@ -87,10 +88,17 @@ func WithDatabase(base, name string) (string, error) {
 	return base + " dbname=" + name, nil
 }
 
-func redact(u string) string {
-	cfg, err := pgconn.ParseConfig(u)
-	if err != nil {
-		return "(unparseable DATABASE_URL)"
+// WithUser returns the connection string base with its user replaced, for
+// tests that connect as one of the catalogue's roles (the private cluster
+// trusts local connections, so no password is needed).
+func WithUser(base, user string) (string, error) {
+	if strings.HasPrefix(base, "postgres://") || strings.HasPrefix(base, "postgresql://") {
+		u, err := url.Parse(base)
+		if err != nil {
+			return "", fmt.Errorf("parsing DATABASE_URL: %w", err)
+		}
+		u.User = url.User(user)
+		return u.String(), nil
 	}
-	return fmt.Sprintf("%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+	return base + " user=" + user, nil
 }

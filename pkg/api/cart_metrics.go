@@ -1,7 +1,8 @@
 package api
 
 import (
-	"strconv"
+	"fmt"
+	"io"
 	"sync/atomic"
 )
 
@@ -35,17 +36,13 @@ type cartMetrics struct {
 
 func (m *cartMetrics) inc(o cartOutcome) { m.n[o].Add(1) }
 
-// appendText appends elier_cart_requests_total in the Prometheus text
-// format, every outcome listed (0 included: an alert on a rate needs the
-// series to exist).
-func (m *cartMetrics) appendText(b []byte) []byte {
-	b = appendHeader(b, "elier_cart_requests_total", "counter", "Requests to /cart by outcome.")
+// write writes elier_cart_requests_total, every outcome listed (0
+// included: an alert on a rate needs the series to exist).
+// One family: its TYPE line once (the library's writers add one per call),
+// then a sample per outcome.
+func (m *cartMetrics) write(w io.Writer) {
+	fmt.Fprintln(w, "# TYPE elier_cart_requests_total counter")
 	for o := range numCartOutcomes {
-		b = append(b, `elier_cart_requests_total{outcome="`...)
-		b = append(b, o.String()...)
-		b = append(b, `"} `...)
-		b = strconv.AppendUint(b, m.n[o].Load(), 10)
-		b = append(b, '\n')
+		fmt.Fprintf(w, "elier_cart_requests_total{outcome=%q} %d\n", o.String(), m.n[o].Load())
 	}
-	return b
 }

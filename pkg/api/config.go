@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/elier/catalogue/internal/dburl"
 )
 
 // Config is what Run needs. Start from DefaultConfig: a zero duration there
@@ -179,7 +181,10 @@ func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	trusted := strings.Join(proxies, ",")
 	fs.StringVar(&c.Addr, "addr", c.Addr, "listen `HOST:PORT`")
-	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL `URL` (default $DATABASE_URL)")
+	// No default shown: it would be $DATABASE_URL, password included.
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL `URL` (default $DATABASE_URL; the password may come from PGPASSWORD or PGPASSFILE instead)")
+	var urlFile string
+	fs.StringVar(&urlFile, "database-url-file", "", "read the PostgreSQL URL from this `file` (wins over --database-url)")
 	fs.IntVar(&c.CacheMB, "cache-mb", c.CacheMB, "response cache size in `MiB` (0 disables it; at least 32 when on)")
 	fs.DurationVar(&c.NegativeTTL, "negative-ttl", c.NegativeTTL, "how long a 404 stays cached within a build")
 	fs.IntVar(&c.MaxAge, "max-age", c.MaxAge, "Cache-Control max-age in `seconds`")
@@ -199,8 +204,9 @@ func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	if c.DatabaseURL == "" {
-		c.DatabaseURL = getenv("DATABASE_URL")
+	var err error
+	if c.DatabaseURL, err = dburl.Resolve(urlFile, c.DatabaseURL, getenv); err != nil {
+		return c, err
 	}
 	if c.PrimaryURL == "" {
 		c.PrimaryURL = getenv("ELIER_PRIMARY_URL")

@@ -410,18 +410,44 @@ func (s *server) serveReady(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *server) serveMetrics(ctx *fasthttp.RequestCtx) {
-	b := s.metrics.appendText(make([]byte, 0, 16<<10), gauges{
+	st, known := s.staleness()
+	var b bytes.Buffer
+	b.Grow(16 << 10)
+	s.metrics.write(&b, gauges{
 		cache:        s.cache.stats(),
 		batches:      s.batch.batches.Load(),
 		lookups:      s.batch.lookups.Load(),
 		pool:         s.pool.Stat(),
 		build:        s.build.Load(),
 		buildChanges: s.buildChanges.Load(),
+		cacheDrops:   s.cacheDrops.Load(),
+		cacheResets:  s.cacheResets.Load(),
 		dbUp:         s.dbUp.Load(),
 		goroutines:   runtime.NumGoroutine(),
 		heapLive:     heapLive(),
+		stale:        st,
+		staleKnown:   known,
 	})
-	b = s.cartMetrics.appendText(b)
+	s.cartMetrics.write(&b)
 	ctx.Response.Header.SetContentType("text/plain; version=0.0.4; charset=utf-8")
-	ctx.Response.SetBodyRaw(b)
+	ctx.Response.SetBodyRaw(b.Bytes())
+}
+
+// staleness reads the loader's record for /metrics, once per scrape (every
+// 15-60 s: a statement that costs nothing beside the requests). When the
+// database does not answer, the last values read are reported again: they
+// are still true, and elier_db_up says the database is away.
+func (s *server) staleness() (readmodel.Staleness, bool) {
+	dctx, cancel := context.WithTimeout(s.base, s.dbTimeout)
+	st, err := s.reader.Staleness(dctx)
+	cancel()
+	if err != nil {
+		s.log.Debug("reading the loader's record for /metrics", "err", err)
+		if last := s.lastStale.Load(); last != nil {
+			return *last, true
+		}
+		return st, false
+	}
+	s.lastStale.Store(&st)
+	return st, true
 }

@@ -1,12 +1,16 @@
 package api
 
 import (
+	"io"
 	rtmetrics "runtime/metrics"
 	"strconv"
 	"sync/atomic"
 	"time"
 
+	vm "github.com/VictoriaMetrics/metrics"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/elier/catalogue/pkg/readmodel"
 )
 
 // route names what a request asked for, for the handler's switch and for
@@ -68,38 +72,69 @@ func statusIndex(code int) int {
 	return len(statuses)
 }
 
-// latencyBuckets are the histogram's upper bounds.
-var latencyBuckets = [...]time.Duration{
-	50 * time.Microsecond, 100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
-	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond,
-	25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
-	500 * time.Millisecond, time.Second, 2500 * time.Millisecond,
+// latencyBuckets are the histogram's upper bounds, in seconds.
+var latencyBuckets = []float64{
+	50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1, 2.5,
 }
 
-const numBuckets = len(latencyBuckets) + 1 // the last one is +Inf
-
-// metrics counts requests with atomics only: observe is on every request's
-// path and never locks or allocates.
+// metrics is the API's /metrics, kept by github.com/VictoriaMetrics/metrics
+// (the family of the cache's fastcache): one Set per server, no global
+// registry, so tests and servers in one process never share counts.
+//
+// Request counters and latency histograms are the library's own, created
+// the first time a route and status occur (a series that never happened is
+// not exported) and kept in arrays, so that observe, on every request's
+// path, is an array index and an atomic add, never a map lookup or a
+// formatted name. Values that other parts own (the cache, the pool, the
+// live build) are read at scrape time by writeGauges.
+//
+// Adding a counter family is one line: call
+//
+//	s.metrics.set.GetOrCreateCounter(`elier_cart_requests_total{outcome="added"}`).Inc()
+//
+// where the event happens (the name with its labels is the key; on a hot
+// path keep the returned *metrics.Counter in a field instead of looking it
+// up each time). Gauges read at scrape time go into writeGauges.
 type metrics struct {
-	requests [numRoutes][numStatuses]atomic.Uint64
-	latency  [numRoutes]histogram
+	set      *vm.Set
+	requests [numRoutes][numStatuses]atomic.Pointer[vm.Counter]
+	latency  [numRoutes]atomic.Pointer[vm.PrometheusHistogram]
 }
 
-type histogram struct {
-	buckets [numBuckets]atomic.Uint64 // not cumulative; summed when written
-	sum     atomic.Int64              // nanoseconds
-	_       [64]byte
+func newMetrics() *metrics {
+	// HELP and TYPE lines, as the hand-written exposition had. The switch
+	// is the library's, process-wide; every server wants it on.
+	vm.ExposeMetadata(true)
+	return &metrics{set: vm.NewSet()}
 }
 
 func (m *metrics) observe(r route, status int, d time.Duration) {
-	m.requests[r][statusIndex(status)].Add(1)
-	h := &m.latency[r]
-	i := 0
-	for i < len(latencyBuckets) && d > latencyBuckets[i] {
-		i++
+	i := statusIndex(status)
+	c := m.requests[r][i].Load()
+	if c == nil {
+		code := "other"
+		if i < len(statuses) {
+			code = strconv.Itoa(statuses[i])
+		}
+		// GetOrCreate: two requests racing here get the same counter.
+		c = m.set.GetOrCreateCounter(`elier_http_requests_total{route="` + r.String() + `",status="` + code + `"}`)
+		m.requests[r][i].Store(c)
 	}
-	h.buckets[i].Add(1)
-	h.sum.Add(int64(d))
+	c.Inc()
+	h := m.latency[r].Load()
+	if h == nil {
+		h = m.set.GetOrCreatePrometheusHistogramExt(`elier_http_request_duration_seconds{route="`+r.String()+`"}`, latencyBuckets)
+		m.latency[r].Store(h)
+	}
+	h.Update(d.Seconds())
+}
+
+// requestCount is how many requests of route r ended with status.
+func (m *metrics) requestCount(r route, status int) uint64 {
+	if c := m.requests[r][statusIndex(status)].Load(); c != nil {
+		return c.Get()
+	}
+	return 0
 }
 
 // gauges are the values /metrics reads at scrape time.
@@ -110,110 +145,85 @@ type gauges struct {
 	lookups      uint64
 	build        int64
 	buildChanges uint64
+	cacheDrops   uint64
+	cacheResets  uint64
 	dbUp         bool
 	goroutines   int
 	heapLive     uint64
+	stale        readmodel.Staleness
+	staleKnown   bool
 }
 
-// appendText appends all metrics in the Prometheus text format (0.0.4).
-func (m *metrics) appendText(b []byte, g gauges) []byte {
-	b = appendHeader(b, "elier_http_requests_total", "counter", "HTTP requests by route and status.")
-	for r := range numRoutes {
-		for i := range numStatuses {
-			n := m.requests[r][i].Load()
-			if n == 0 {
-				continue
-			}
-			status := "other"
-			if i < len(statuses) {
-				status = strconv.Itoa(statuses[i])
-			}
-			b = append(b, `elier_http_requests_total{route="`...)
-			b = append(b, route(r).String()...)
-			b = append(b, `",status="`...)
-			b = append(b, status...)
-			b = append(b, `"} `...)
-			b = strconv.AppendUint(b, n, 10)
-			b = append(b, '\n')
-		}
-	}
+// write writes the whole exposition: the set's series, then the gauges.
+func (m *metrics) write(w io.Writer, g gauges) {
+	m.set.WritePrometheus(w)
+	writeGauges(w, g)
+}
 
-	b = appendHeader(b, "elier_http_request_duration_seconds", "histogram", "Time from reading the request to the handler's return, by route.")
-	for r := range numRoutes {
-		h := &m.latency[r]
-		var counts [numBuckets]uint64
-		var total uint64
-		for i := range counts {
-			counts[i] = h.buckets[i].Load()
-			total += counts[i]
-		}
-		if total == 0 {
-			continue
-		}
-		name := route(r).String()
-		var cum uint64
-		for i := range counts {
-			cum += counts[i]
-			b = append(b, `elier_http_request_duration_seconds_bucket{route="`...)
-			b = append(b, name...)
-			b = append(b, `",le="`...)
-			if i < len(latencyBuckets) {
-				b = strconv.AppendFloat(b, latencyBuckets[i].Seconds(), 'g', -1, 64)
-			} else {
-				b = append(b, "+Inf"...)
-			}
-			b = append(b, `"} `...)
-			b = strconv.AppendUint(b, cum, 10)
-			b = append(b, '\n')
-		}
-		b = append(b, `elier_http_request_duration_seconds_sum{route="`...)
-		b = append(b, name...)
-		b = append(b, `"} `...)
-		b = strconv.AppendFloat(b, time.Duration(h.sum.Load()).Seconds(), 'g', -1, 64)
-		b = append(b, '\n')
-		b = append(b, `elier_http_request_duration_seconds_count{route="`...)
-		b = append(b, name...)
-		b = append(b, `"} `...)
-		b = strconv.AppendUint(b, cum, 10)
-		b = append(b, '\n')
-	}
-
+// writeGauges writes the values read at scrape time. The library writes
+// the TYPE line; the HELP text is in docs/DEPLOY.md ("Metrics").
+func writeGauges(w io.Writer, g gauges) {
 	c := g.cache
-	b = appendMetric(b, "elier_cache_hits_total", "counter", "Responses served from the cache.", float64(c.hits))
-	b = appendMetric(b, "elier_cache_misses_total", "counter", "Lookups that went to the database.", float64(c.misses))
-	b = appendMetric(b, "elier_cache_collisions_total", "counter", "Lookups that found another key under their hash (counted as misses; near 0 is normal).", float64(c.collisions))
-	b = appendMetric(b, "elier_cache_entries", "gauge", "Entries in the cache: responses and their coded variants, including ones their bucket will overwrite next.", float64(c.entries))
-	b = appendMetric(b, "elier_cache_bytes", "gauge", "Bytes of cache memory in use (64 KiB chunks, outside the Go heap).", float64(c.bytes))
-	b = appendMetric(b, "elier_cache_capacity_bytes", "gauge", "The cache's bound (--cache-mb).", float64(c.capacity))
+	vm.WriteCounterUint64(w, "elier_cache_hits_total", c.hits)
+	vm.WriteCounterUint64(w, "elier_cache_misses_total", c.misses)
+	vm.WriteCounterUint64(w, "elier_cache_collisions_total", c.collisions)
+	vm.WriteGaugeUint64(w, "elier_cache_entries", uint64(c.entries))
+	vm.WriteGaugeUint64(w, "elier_cache_bytes", uint64(c.bytes))
+	vm.WriteGaugeUint64(w, "elier_cache_capacity_bytes", uint64(c.capacity))
 
-	b = appendMetric(b, "elier_db_batches_total", "counter", "Statements that answered cache misses.", float64(g.batches))
-	b = appendMetric(b, "elier_db_batch_lookups_total", "counter", "Cache misses those statements answered (lookups/batches: the mean batch).", float64(g.lookups))
+	vm.WriteCounterUint64(w, "elier_db_batches_total", g.batches)
+	vm.WriteCounterUint64(w, "elier_db_batch_lookups_total", g.lookups)
 	if p := g.pool; p != nil {
-		b = appendMetric(b, "elier_db_pool_max_conns", "gauge", "The pool's maximum size.", float64(p.MaxConns()))
-		b = appendMetric(b, "elier_db_pool_total_conns", "gauge", "Connections in the pool.", float64(p.TotalConns()))
-		b = appendMetric(b, "elier_db_pool_acquired_conns", "gauge", "Connections in use.", float64(p.AcquiredConns()))
-		b = appendMetric(b, "elier_db_pool_idle_conns", "gauge", "Idle connections.", float64(p.IdleConns()))
-		b = appendMetric(b, "elier_db_pool_constructing_conns", "gauge", "Connections being opened.", float64(p.ConstructingConns()))
-		b = appendMetric(b, "elier_db_pool_acquires_total", "counter", "Successful acquisitions.", float64(p.AcquireCount()))
-		b = appendMetric(b, "elier_db_pool_empty_acquires_total", "counter", "Acquisitions that had to wait for a connection.", float64(p.EmptyAcquireCount()))
-		b = appendMetric(b, "elier_db_pool_canceled_acquires_total", "counter", "Acquisitions given up (timeout).", float64(p.CanceledAcquireCount()))
-		b = appendMetric(b, "elier_db_pool_acquire_seconds_total", "counter", "Time spent acquiring connections.", p.AcquireDuration().Seconds())
-		b = appendMetric(b, "elier_db_pool_new_conns_total", "counter", "Connections opened.", float64(p.NewConnsCount()))
+		vm.WriteGaugeUint64(w, "elier_db_pool_max_conns", uint64(p.MaxConns()))
+		vm.WriteGaugeUint64(w, "elier_db_pool_total_conns", uint64(p.TotalConns()))
+		vm.WriteGaugeUint64(w, "elier_db_pool_acquired_conns", uint64(p.AcquiredConns()))
+		vm.WriteGaugeUint64(w, "elier_db_pool_idle_conns", uint64(p.IdleConns()))
+		vm.WriteGaugeUint64(w, "elier_db_pool_constructing_conns", uint64(p.ConstructingConns()))
+		vm.WriteCounterUint64(w, "elier_db_pool_acquires_total", uint64(p.AcquireCount()))
+		vm.WriteCounterUint64(w, "elier_db_pool_empty_acquires_total", uint64(p.EmptyAcquireCount()))
+		vm.WriteCounterUint64(w, "elier_db_pool_canceled_acquires_total", uint64(p.CanceledAcquireCount()))
+		vm.WriteCounterFloat64(w, "elier_db_pool_acquire_seconds_total", p.AcquireDuration().Seconds())
+		vm.WriteCounterUint64(w, "elier_db_pool_new_conns_total", uint64(p.NewConnsCount()))
 	}
-	up := 0.0
+	up := uint64(0)
 	if g.dbUp {
 		up = 1
 	}
-	b = appendMetric(b, "elier_db_up", "gauge", "1 when the last poll of the database succeeded.", up)
-	b = appendMetric(b, "elier_live_build_id", "gauge", "The build being served (0: none yet).", float64(g.build))
-	b = appendMetric(b, "elier_build_changes_total", "counter", "Times the live build changed (each empties the cache).", float64(g.buildChanges))
+	vm.WriteGaugeUint64(w, "elier_db_up", up)
+	vm.WriteGaugeUint64(w, "elier_live_build_id", uint64(max(g.build, 0)))
+	vm.WriteCounterUint64(w, "elier_build_changes_total", g.buildChanges)
+	// At a build change the cache drops only the products the new build
+	// changed (drops), or everything when the builds are unrelated (resets).
+	vm.WriteCounterUint64(w, "elier_cache_product_drops_total", g.cacheDrops)
+	vm.WriteCounterUint64(w, "elier_cache_resets_total", g.cacheResets)
+	// Staleness (docs/DEPLOY.md, "Staleness"): Unix times, written only
+	// when known, so that an alert on their age cannot mistake "never" for
+	// "long ago" (absent() covers "never").
+	if g.staleKnown {
+		st := g.stale
+		for _, t := range []struct {
+			name string
+			at   time.Time
+		}{
+			{"elier_live_build_built_timestamp_seconds", st.BuiltAt},
+			{"elier_live_build_export_timestamp_seconds", st.ExportAt},
+			{"elier_load_last_success_timestamp_seconds", st.LastSuccess},
+			{"elier_load_last_failure_timestamp_seconds", st.LastFailure},
+		} {
+			if !t.at.IsZero() {
+				vm.WriteGaugeFloat64(w, t.name, float64(t.at.UnixNano())/1e9)
+			}
+		}
+	}
 	// The names the Go client libraries use, so dashboards and the fault
 	// suite's soak can watch for a goroutine or memory leak. The live heap
 	// (as of the last GC) is what a leak grows; the RSS also holds up to a
-	// GC cycle's garbage.
-	b = appendMetric(b, "go_goroutines", "gauge", "Number of goroutines that currently exist.", float64(g.goroutines))
-	b = appendMetric(b, "go_gc_heap_live_bytes", "gauge", "Heap memory occupied by live objects as of the last GC.", float64(g.heapLive))
-	return b
+	// GC cycle's garbage. (The library's WriteGoMetrics would stop the
+	// world for runtime.ReadMemStats on every scrape.)
+	vm.WriteGaugeUint64(w, "go_goroutines", uint64(g.goroutines))
+	vm.WriteGaugeUint64(w, "go_gc_heap_live_bytes", g.heapLive)
+	// process_resident_memory_bytes, CPU seconds, open files: from /proc.
+	vm.WriteProcMetrics(w)
 }
 
 // heapLive reads the live heap as of the last GC, without stopping the world.
@@ -224,24 +234,4 @@ func heapLive() uint64 {
 		return 0
 	}
 	return s[0].Value.Uint64()
-}
-
-func appendHeader(b []byte, name, typ, help string) []byte {
-	b = append(b, "# HELP "...)
-	b = append(b, name...)
-	b = append(b, ' ')
-	b = append(b, help...)
-	b = append(b, "\n# TYPE "...)
-	b = append(b, name...)
-	b = append(b, ' ')
-	b = append(b, typ...)
-	return append(b, '\n')
-}
-
-func appendMetric(b []byte, name, typ, help string, v float64) []byte {
-	b = appendHeader(b, name, typ, help)
-	b = append(b, name...)
-	b = append(b, ' ')
-	b = strconv.AppendFloat(b, v, 'g', -1, 64)
-	return append(b, '\n')
 }

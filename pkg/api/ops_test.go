@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -129,7 +130,7 @@ func TestMetrics(t *testing.T) {
 func TestPanic(t *testing.T) {
 	t.Parallel()
 	var logged bytes.Buffer
-	s := &server{log: slog.New(slog.NewJSONHandler(&logged, nil)), metrics: &metrics{}, cors: newCORS([]string{"*"})}
+	s := &server{log: slog.New(slog.NewJSONHandler(&logged, nil)), metrics: newMetrics(), cors: newCORS([]string{"*"})}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +159,7 @@ func TestPanic(t *testing.T) {
 	if !strings.Contains(logged.String(), `"panic":"boom"`) {
 		t.Errorf("panic not logged: %s", logged.String())
 	}
-	if n := s.metrics.requests[routeProduct][statusIndex(500)].Load(); n != 1 {
+	if n := s.metrics.requestCount(routeProduct, 500); n != 1 {
 		t.Errorf("500s counted: %d", n)
 	}
 }
@@ -410,4 +411,44 @@ func isType(v any, typ string) bool {
 		return err == nil && f == math.Trunc(f) && !strings.ContainsAny(n.String(), ".eE")
 	}
 	return false
+}
+
+// TestMetricsStaleness: the live build's age and the loader's last success
+// and failure, as recorded in the catalogue, are Unix-time gauges; an
+// outcome never recorded has no sample at all.
+func TestMetricsStaleness(t *testing.T) {
+	t.Parallel()
+	base, url, _ := seeded(t)
+	c := newClient(t)
+	_, body := do(t, c, "GET", base+"/metrics")
+	samples := parseMetrics(t, body)
+	for _, name := range []string{"elier_live_build_export_timestamp_seconds", "elier_load_last_success_timestamp_seconds", "elier_load_last_failure_timestamp_seconds"} {
+		if v, ok := samples[name]; ok {
+			t.Errorf("%s = %v before any attempt was recorded", name, v)
+		}
+	}
+
+	export := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	success := export.Add(90 * time.Minute)
+	unchanged := success.Add(time.Hour)
+	failure := unchanged.Add(time.Hour)
+	execSQL(t, url, `INSERT INTO elier.load_attempts (started_at, finished_at, outcome, build_id, export_taken_at, reason) VALUES
+		($1, $1, 'success', 1, $2, ''), ($3, $3, 'unchanged', NULL, NULL, ''), ($4, $4, 'failed', 2, NULL, 'x'),
+		($4, $4, 'busy', NULL, NULL, '')`, success, export, unchanged, failure)
+	built := export.Add(time.Hour)
+	execSQL(t, url, "UPDATE elier.builds SET finished_at = $1 WHERE id = 1", built)
+
+	_, body = do(t, c, "GET", base+"/metrics")
+	samples = parseMetrics(t, body)
+	for name, want := range map[string]time.Time{
+		"elier_live_build_built_timestamp_seconds":  built,
+		"elier_live_build_export_timestamp_seconds": export,
+		"elier_load_last_success_timestamp_seconds": unchanged, // the job worked, nothing new
+		"elier_load_last_failure_timestamp_seconds": failure,
+	} {
+		got, ok := samples[name]
+		if !ok || math.Abs(got-float64(want.UnixMicro())/1e6) > 1e-3 {
+			t.Errorf("%s = %v (present %v), want %v (%v)", name, got, ok, float64(want.UnixMicro())/1e6, want)
+		}
+	}
 }

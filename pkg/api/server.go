@@ -65,6 +65,9 @@ type server struct {
 	dbUp         atomic.Bool
 	stopping     atomic.Bool
 	pollNow      chan struct{} // a poll of the live build is wanted now
+	roleChecked  atomic.Bool   // the database role was looked at (once)
+
+	lastStale atomic.Pointer[readmodel.Staleness] // for /metrics while the database is away
 }
 
 // Run serves the API until ctx ends, then shuts down gracefully: it stops
@@ -107,7 +110,7 @@ func Run(ctx context.Context, cfg Config) error {
 		pool:         pool,
 		reader:       readmodel.NewReader(pool),
 		cache:        newCache(int64(cfg.CacheMB) << 20),
-		metrics:      &metrics{},
+		metrics:      newMetrics(),
 		cors:         newCORS(cfg.CORSOrigins),
 		base:         context.WithoutCancel(ctx),
 		dbTimeout:    cfg.DBTimeout,
@@ -308,6 +311,9 @@ func (s *server) poll(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
+	if err == nil || errors.Is(err, readmodel.ErrNoBuild) {
+		s.checkRole(ctx)
+	}
 	switch {
 	case err == nil:
 		s.setDBUp(true, nil)
@@ -317,6 +323,25 @@ func (s *server) poll(ctx context.Context) {
 		s.setBuild(ctx, 0, "poll")
 	default:
 		s.setDBUp(false, err)
+	}
+}
+
+// checkRole warns, once, when the API connects as a superuser: it needs
+// only elier_api's rights (sql/roles.sql), and a superuser's would let a
+// bug or an injection drop the catalogue.
+func (s *server) checkRole(ctx context.Context) {
+	if s.roleChecked.Load() {
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, s.dbTimeout)
+	name, super, err := s.reader.Role(dctx)
+	cancel()
+	if err != nil {
+		return // the next poll tries again
+	}
+	s.roleChecked.Store(true)
+	if super {
+		s.log.Warn("connected to the database as a superuser; connect as elier_api (elier-etl roles, docs/DEPLOY.md)", "role", name)
 	}
 }
 

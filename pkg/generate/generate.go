@@ -107,7 +107,7 @@ type FileStats struct {
 }
 
 // Defects counts the deliberate defects in an export, the way the real
-// export has them (CONTRACT.md section 1.2).
+// export has them (docs/CONTRACT.md section 1.2).
 type Defects struct {
 	// BrokenPhotoLines are photos.csv lines whose last field lacks its
 	// closing quote.

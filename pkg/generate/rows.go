@@ -21,7 +21,7 @@ const (
 )
 
 // Distributions of children per parent, as weights per mille for 0, 1, 2...
-// children. Their means are the real export's ratios (CONTRACT.md section 1):
+// children. Their means are the real export's ratios (docs/CONTRACT.md section 1):
 // features 2,219,279 / 1,000,011 products = 2.22, styles 1.96 per product,
 // skus 5.78 and photos 2.89 per style, related 4.51 per product.
 var (
