@@ -247,7 +247,30 @@ func (s *server) setBuild(ctx context.Context, id int64, source string) {
 	s.buildMu.Lock()
 	defer s.buildMu.Unlock()
 	old := s.build.Load()
+	// Going back to an older build (a rollback), or caching again after
+	// rows of a newer one were seen, is only done on a fresh read of the
+	// live build: a poll whose snapshot was taken just before a swap
+	// committed can still say the old build after the swap's NOTIFY was
+	// adopted, and taking its word would cache old bodies again.
+	if id < old || (id == old && s.newestRow.Load() > id) {
+		dctx, cancel := context.WithTimeout(ctx, s.dbTimeout)
+		fresh, err := s.reader.LiveBuild(dctx)
+		cancel()
+		if err != nil {
+			return // the next poll tries again
+		}
+		id = fresh
+	}
 	if old == id {
+		// Rows of a newer build were seen (stragglers of a build rolled
+		// away from) and stopped caching; the live build is still id, so
+		// cache again. A straggler's row still never is: its build is not
+		// id.
+		if s.newestRow.Load() > id {
+			s.cacheMu.Lock()
+			s.newestRow.Store(id)
+			s.cacheMu.Unlock()
+		}
 		return
 	}
 	var changed []int32
