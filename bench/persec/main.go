@@ -78,7 +78,7 @@ type second struct {
 	Second   int                `json:"second"`   // 1, 2, ... from the start
 	Unix     float64            `json:"unix"`     // when the second ended
 	Requests int64              `json:"requests"` // answers received, errors included
-	Errors   int64              `json:"errors"`   // transport errors and non-200 answers
+	Errors   int64              `json:"errors"`   // transport errors and answers other than 200 and 404
 	Counters map[string]float64 `json:"counters"` // change over the second
 	Gauges   map[string]float64 `json:"gauges"`   // value at its end
 }
@@ -154,7 +154,8 @@ func send(ctx context.Context, client *fasthttp.HostClient, host string, picker 
 		req.SetRequestURI(picker.Path())
 		err := client.Do(req, resp)
 		requests.Add(1)
-		if err != nil || resp.StatusCode() != fasthttp.StatusOK {
+		// A 404 is a right answer: a product the live build removed.
+		if err != nil || (resp.StatusCode() != fasthttp.StatusOK && resp.StatusCode() != fasthttp.StatusNotFound) {
 			errors.Add(1)
 		}
 	}

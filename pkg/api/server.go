@@ -284,9 +284,11 @@ func (s *server) setBuild(ctx context.Context, id int64, source string) {
 			s.log.Warn("reading what the new build changed; emptying the cache", "err", err)
 		}
 	}
+	// The drops come first and the new build is published last, all under
+	// cacheMu: a request that reads the new build must never find an entry
+	// the drop has not reached yet (it would take that old body for the
+	// new build, and cache a coded copy of it under the new build's name).
 	s.cacheMu.Lock()
-	s.build.Store(id)
-	s.newestRow.Store(id)
 	if related {
 		for _, p := range changed {
 			s.cache.dropProduct(p)
@@ -296,6 +298,8 @@ func (s *server) setBuild(ctx context.Context, id int64, source string) {
 		s.cache.reset()
 		s.cacheResets.Add(1)
 	}
+	s.build.Store(id)
+	s.newestRow.Store(id)
 	s.cacheMu.Unlock()
 	s.buildChanges.Add(1)
 	s.log.Info("live build changed", "from", old, "to", id, "seen_by", source,

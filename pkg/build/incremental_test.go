@@ -281,3 +281,32 @@ func TestLargePrices(t *testing.T) {
 		t.Errorf("styles of product 1: %.300s", s)
 	}
 }
+
+// TestIncrementalAlternatingExports loads two unrelated exports in turn,
+// each over the other (every product changes every time), then rolls back
+// and loads again: every live build must equal a full build of its export,
+// one version a product.
+func TestIncrementalAlternatingExports(t *testing.T) {
+	t.Parallel()
+	a, b := t.TempDir(), t.TempDir()
+	for i, d := range []string{a, b} {
+		if _, err := generate.Write(context.Background(), d, generate.Options{Products: 2000, Seed: uint64(11 + i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]catalogue{a: fullBuild(t, a), b: fullBuild(t, b)}
+	pool := newPool(t)
+	opt := func(o *Options) { o.MaxRejectRatio = 0.05 }
+	for i, dir := range []string{a, b, a, b, a} {
+		mustRebuild(t, pool, dir, opt)
+		sameCatalogue(t, fmt.Sprintf("load %d", i+1), snapshot(t, pool), want[dir])
+	}
+	if _, err := Rollback(context.Background(), pool); err != nil { // to b
+		t.Fatal(err)
+	}
+	sameCatalogue(t, "rollback", snapshot(t, pool), want[b])
+	for i, dir := range []string{a, b} {
+		mustRebuild(t, pool, dir, opt)
+		sameCatalogue(t, fmt.Sprintf("after the rollback, load %d", i+1), snapshot(t, pool), want[dir])
+	}
+}
