@@ -273,7 +273,7 @@ func etlKilled(t *testing.T, e *env) {
 	// The short form leaves out the full build's points whose code an
 	// incremental build runs too (parsing, staging COPY, the swap).
 	points := []struct {
-		name, log, query string
+		name, log, query  string
 		full, block, long bool
 	}{
 		{name: "full: parsing", log: `"msg":"loading"`, full: true, long: true},
