@@ -399,8 +399,8 @@ type document struct {
 
 // newDocument waits for a build newer than after to be live on the
 // primary and reads its document for the route m (docPath's match). The
-// document must differ from the one live before, or the proxy's switch
-// could not be seen.
+// document must differ from the one live before (when await began before
+// the swap), or the proxy's switch could not be seen.
 func newDocument(ctx context.Context, conn *pgx.Conn, m []string, after int64, every time.Duration) (*document, error) {
 	col := map[string]string{"": "product", "/styles": "styles", "/related": "related"}[m[2]]
 	read := func() (int64, []byte, error) {
@@ -409,9 +409,12 @@ func newDocument(ctx context.Context, conn *pgx.Conn, m []string, after int64, e
 		err := conn.QueryRow(ctx, "SELECT build_id, "+col+" FROM elier.docs WHERE id = $1", m[1]).Scan(&b, &body)
 		return b, body, err
 	}
-	_, before, err := read()
-	if err != nil {
+	b, before, err := read()
+	switch {
+	case err != nil:
 		return nil, fmt.Errorf("await: reading product %s's %s: %w", m[1], col, err)
+	case b > after: // already live: the old document is gone, nothing to compare
+		return &document{build: b, body: before}, nil
 	}
 	for {
 		b, body, err := read()
