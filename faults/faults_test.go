@@ -146,18 +146,34 @@ func rebuildUnderLoad(t *testing.T, e *env) {
 		st, l, r.took.Seconds(), swapLine(t, chk, g))
 }
 
+// scene is where the scenarios on two revisions of export seed 1 begin:
+// revision 0 live in a database of their own, both revisions' references,
+// a pool and a listener of the swaps.
+type scene struct {
+	db   string
+	revs []string
+	refs []*ref
+	p    *pgxpool.Pool
+	sw   *swaps
+}
+
+func (e *env) revisionScene(t *testing.T, name string) *scene {
+	t.Helper()
+	s := &scene{db: e.createDB(t, name), revs: []string{e.revision(t, 1, 0), e.revision(t, 1, 1)}}
+	s.refs = []*ref{e.reference(t, s.revs[0]), e.reference(t, s.revs[1])}
+	e.mustLoad(t, s.db, s.revs[0])
+	s.p, s.sw = pool(t, s.db), listenSwaps(t, s.db)
+	return s
+}
+
 // Scenario 1b: incremental rebuilds under load on two API instances,
 // alternating two revisions of an export (revision 1: some products
 // renamed, sku quantities changed, one removed, one added): every load
 // incremental, no failed request, every body one revision's document,
 // never an older body after a newer one on an instance.
 func incrementalUnderLoad(t *testing.T, e *env) {
-	db := e.createDB(t, "faults_incremental")
-	revs := []string{e.revision(t, 1, 0), e.revision(t, 1, 1)}
-	refs := []*ref{e.reference(t, revs[0]), e.reference(t, revs[1])}
-	e.mustLoad(t, db, revs[0])
-	p := pool(t, db)
-	sw := listenSwaps(t, db)
+	sc := e.revisionScene(t, "faults_incremental")
+	db, revs, refs, p, sw := sc.db, sc.revs, sc.refs, sc.p, sc.sw
 	apis := []*apiProc{e.startAPI(t, "inc1", db, true), e.startAPI(t, "inc2", db, true)}
 	chk := newChecker(refs[0])
 	spec := e.hammer()
@@ -212,15 +228,10 @@ func incrementalUnderLoad(t *testing.T, e *env) {
 // back exactly (bodies and ETags checked against the full build of its
 // export), and the second rollback returns to the first.
 func rollbackUnderLoad(t *testing.T, e *env) {
-	db := e.createDB(t, "faults_rollback")
-	revs := []string{e.revision(t, 1, 0), e.revision(t, 1, 1)}
-	r0 := e.reference(t, revs[0])
-	e.reference(t, revs[1])
-	e.mustLoad(t, db, revs[0])
-	p := pool(t, db)
-	sw := listenSwaps(t, db)
+	sc := e.revisionScene(t, "faults_rollback")
+	db, revs, p, sw := sc.db, sc.revs, sc.p, sc.sw
 	api := e.startAPI(t, "rollback", db, true)
-	chk := newChecker(r0)
+	chk := newChecker(sc.refs[0])
 	run := startLoad(t, api, chk, e.hammer())
 	time.Sleep(2 * time.Second)
 	g1, l, _ := e.makeLive(t, db, p, sw, chk, revs[1])
@@ -254,12 +265,8 @@ func rollbackUnderLoad(t *testing.T, e *env) {
 // verified), the next run succeeds with no manual step and leaves no
 // debris.
 func etlKilled(t *testing.T, e *env) {
-	db := e.createDB(t, "faults_kill")
-	revs := []string{e.revision(t, 1, 0), e.revision(t, 1, 1)}
-	refs := []*ref{e.reference(t, revs[0]), e.reference(t, revs[1])}
-	e.mustLoad(t, db, revs[0])
-	p := pool(t, db)
-	sw := listenSwaps(t, db)
+	sc := e.revisionScene(t, "faults_kill")
+	db, revs, refs, p, sw := sc.db, sc.revs, sc.refs, sc.p, sc.sw
 	api := e.startAPI(t, "kill", db, true)
 	chk := newChecker(refs[0])
 	run := startLoad(t, api, chk, e.hammer())
@@ -414,12 +421,9 @@ func killAt(t *testing.T, e *env, p *pgxpool.Pool, db, dir, logLine, query strin
 // swap is retried until the reader is gone. No failed request, and the load
 // succeeds.
 func swapBehindReader(t *testing.T, e *env) {
-	db := e.createDB(t, "faults_swapwait")
-	revs := []string{e.revision(t, 1, 0), e.revision(t, 1, 1)}
-	r0, r1 := e.reference(t, revs[0]), e.reference(t, revs[1])
-	e.mustLoad(t, db, revs[0])
-	p := pool(t, db)
-	sw := listenSwaps(t, db)
+	sc := e.revisionScene(t, "faults_swapwait")
+	db, revs, p, sw := sc.db, sc.revs, sc.p, sc.sw
+	r0, r1 := sc.refs[0], sc.refs[1]
 	old := liveBuild(t, p)
 	// No cache: every request reaches the database, and would queue.
 	api := e.startAPI(t, "swapwait", db, true, "--cache-mb", "0")
