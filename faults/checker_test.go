@@ -66,6 +66,7 @@ func TestChecker(t *testing.T) {
 	if err := c.abort(); err == nil || !strings.Contains(err.Error(), "never went live") {
 		t.Errorf("abort after a new body: %v", err)
 	}
+	run(t, c, []call{{"a", "s-1", "1", 200, `{"new":1}`, tag(`{"new":1}`), 12, 13, "not the document"}})
 
 	// A swap: old and new are both right, but not old after new on one
 	// instance; another instance has its own order.

@@ -39,6 +39,7 @@ type checker struct {
 	mu    sync.Mutex
 	gens  []*generation
 	lo    int // the oldest generation that may be live now (lo = hi or hi-1)
+	preLo int // lo before the last expect, for abort
 	maxID int // product ids asked for: up to the largest of any export so far
 	// newest[instance][key]: the newest generation served "new" for that
 	// product id or list page, and when that reply ended.
@@ -55,7 +56,6 @@ type generation struct {
 	firstNew, lastOld map[string]time.Time
 	lateOld           map[string]int64
 	news              int64 // replies only this generation holds
-	aborted           bool
 }
 
 type mark struct {
@@ -79,7 +79,7 @@ func (c *checker) push(r *ref) {
 func (c *checker) expect(r *ref) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.lo = len(c.gens) - 1
+	c.preLo, c.lo = c.lo, len(c.gens)-1
 	c.push(r)
 }
 
@@ -89,12 +89,7 @@ func (c *checker) abort() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	g := c.gens[len(c.gens)-1]
-	g.aborted = true
-	c.gens = c.gens[:len(c.gens)-1]
-	c.lo = max(0, len(c.gens)-2)
-	if len(c.gens) >= 2 && c.gens[len(c.gens)-2].aborted {
-		c.lo = len(c.gens) - 1
-	}
+	c.gens, c.lo = c.gens[:len(c.gens)-1], c.preLo
 	if g.news > 0 {
 		return fmt.Errorf("%d replies served documents of %s, whose build never went live", g.news, g.ref.name)
 	}
