@@ -220,7 +220,7 @@ func incrementalUnderLoad(t *testing.T, e *env) {
 	if len(schemas) > 0 || building > 0 {
 		t.Errorf("debris after the rebuilds: %v, %d building", schemas, building)
 	}
-	e.reportf("incremental_load", "%s; loads: %s; swaps: %s",
+	e.reportf("incremental_under_load", "%s; loads: %s; swaps: %s",
 		strings.Join(parts, "; "), strings.Join(loads, ", "), strings.Join(swapsText, "; "))
 }
 
