@@ -59,8 +59,10 @@ type generation struct {
 }
 
 type mark struct {
-	gen int
-	end time.Time
+	gen    int
+	end    time.Time
+	res    string // the reply's resource and status, for the failure's message
+	status int
 }
 
 func newChecker(r *ref) *checker {
@@ -168,7 +170,7 @@ func (c *checker) check(instance, res, key string, status int, body []byte, tag 
 			g.firstNew[instance] = end
 		}
 		if prev, ok := m[key]; !ok || prev.gen < hi || end.Before(prev.end) {
-			m[key] = mark{gen: hi, end: end}
+			m[key] = mark{gen: hi, end: end, res: res, status: status}
 		}
 		return nil
 	}
@@ -180,8 +182,8 @@ func (c *checker) check(instance, res, key string, status int, body []byte, tag 
 		g.lateOld[instance]++
 	}
 	if prev, ok := m[key]; ok && prev.gen == hi && start.After(prev.end) {
-		return fmt.Errorf("an older body (%s's) after a newer one (%s's, served %s earlier)",
-			c.gens[hi-1].ref.name, g.ref.name, ms(start.Sub(prev.end)))
+		return fmt.Errorf("an older body (%s's: %s, status %d, gzip %v) after a newer one (%s's: %s, status %d, served %s earlier); swap committed %s before",
+			c.gens[hi-1].ref.name, res, status, gz, g.ref.name, prev.res, prev.status, ms(start.Sub(prev.end)), ms(start.Sub(g.commit)))
 	}
 	return nil
 }
