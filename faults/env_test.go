@@ -51,6 +51,13 @@ type env struct {
 
 	mu     sync.Mutex
 	report []string
+
+	// The reference documents of each export (ref_test.go), built in the
+	// database refDB, which lives as long as the top test top.
+	top   *testing.T
+	refMu sync.Mutex
+	refs  map[string]*ref
+	refDB string
 }
 
 // setup finds the programs, starts the suite's cluster and generates the
@@ -72,7 +79,7 @@ func setup(t *testing.T) *env {
 		}
 		root = parent
 	}
-	e := &env{root: root, dir: filepath.Join(root, ".faults"), products: *flagProducts}
+	e := &env{root: root, dir: filepath.Join(root, ".faults"), products: *flagProducts, top: t, refs: map[string]*ref{}}
 	if e.products == 0 {
 		e.products = 20000
 		if testing.Short() {
@@ -396,6 +403,7 @@ func (e *env) mustLoad(t *testing.T, db, dir string, extra ...string) etlResult 
 // apiProc is a running elier-api.
 type apiProc struct {
 	*proc
+	name string
 	base string
 	log  string
 }
@@ -417,7 +425,7 @@ func (e *env) startAPI(t *testing.T, name, db string, ready bool, extra ...strin
 	}
 	t.Cleanup(func() { f.Close() })
 	args := append([]string{"--addr", addr, "--database-url", asRole(t, db, "elier_api")}, extra...)
-	a := &apiProc{proc: e.spawn(t, name+"-api", f, f, e.apiBin, args...), base: "http://" + addr, log: logPath}
+	a := &apiProc{proc: e.spawn(t, name+"-api", f, f, e.apiBin, args...), name: name, base: "http://" + addr, log: logPath}
 	c := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(20 * time.Second)
 	path := "/healthz"
@@ -535,13 +543,17 @@ func liveBuild(t *testing.T, p *pgxpool.Pool) int64 {
 	return id
 }
 
-// debris lists what a clean database must not hold: build schemas that are
-// neither live nor previous, and builds still marked building.
+// debris lists what a clean database must not hold: build schemas that
+// hold no live or previous build's documents (an incremental build's
+// documents are in its base's schema: its own one was staging), builds
+// still marked building, and list orders of other builds.
 func debris(t *testing.T, p *pgxpool.Pool) (schemas []string, building int) {
 	t.Helper()
 	ctx := context.Background()
 	rows, err := p.Query(ctx, `SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'elier\_b%'
-		AND nspname NOT IN (SELECT schema_name FROM elier.builds WHERE state IN ('live', 'previous')) ORDER BY 1`)
+		AND nspname NOT IN (SELECT coalesce(docs_schema, schema_name) FROM elier.builds WHERE state IN ('live', 'previous'))
+		UNION ALL SELECT DISTINCT 'list_ids of build ' || build_id FROM elier.list_ids
+		WHERE build_id NOT IN (SELECT id FROM elier.builds WHERE state IN ('live', 'previous')) ORDER BY 1`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,10 +5,8 @@ package faults
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -21,206 +19,196 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // listCounts are the page sizes the load asks GET /products for.
 var listCounts = []int{5, 25, 100}
 
-// ref is what one build must answer: the hash of every response body the
-// load may ask for, keyed by the resource part of the API's ETag (p-1,
-// s-1, r-1, l-2-5), computed from the build's own docs table.
-type ref struct {
-	build    int64
-	products int
-	hash     map[string]uint64
-}
-
-// loadRef reads build's documents from its schema. The exports the suite
-// generates hold the products 1..N, and so must every build.
-func loadRef(ctx context.Context, p *pgxpool.Pool, seed maphash.Seed, build int64) (*ref, error) {
-	schema := pgx.Identifier{"elier_b" + strconv.FormatInt(build, 10), "docs"}.Sanitize()
-	rows, err := p.Query(ctx, "SELECT id, list_item, product, styles, related FROM "+schema+" ORDER BY ord")
-	if err != nil {
-		return nil, fmt.Errorf("reading build %d: %w", build, err)
-	}
-	r := &ref{build: build, hash: map[string]uint64{}}
-	var items [][]byte
-	for rows.Next() {
-		var id int32
-		var item, product, styles, related []byte
-		if err := rows.Scan(&id, &item, &product, &styles, &related); err != nil {
-			return nil, err
-		}
-		if int(id) != len(items)+1 {
-			rows.Close()
-			return nil, fmt.Errorf("build %d: product %d at position %d: the suite's exports hold products 1..N", build, id, len(items)+1)
-		}
-		items = append(items, item)
-		n := strconv.Itoa(int(id))
-		r.hash["p-"+n] = maphash.Bytes(seed, product)
-		r.hash["s-"+n] = maphash.Bytes(seed, styles)
-		r.hash["r-"+n] = maphash.Bytes(seed, related)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	r.products = len(items)
-	for _, c := range listCounts {
-		for page := 1; page <= lastPage(r.products, c)+2; page++ {
-			var b bytes.Buffer
-			b.WriteByte('[')
-			for i := (page - 1) * c; i < min(page*c, len(items)); i++ {
-				if i > (page-1)*c {
-					b.WriteByte(',')
-				}
-				b.Write(items[i])
-			}
-			b.WriteByte(']')
-			r.hash[fmt.Sprintf("l-%d-%d", page, c)] = maphash.Bytes(seed, b.Bytes())
-		}
-	}
-	return r, nil
-}
-
 func lastPage(n, count int) int { return (n + count - 1) / count }
 
-// checker verifies every response body against the build its ETag names.
-// Responses of a build whose reference is not loaded yet (a build that
-// went live during the load) wait until it is.
+// checker judges every reply against the exports that may be live while it
+// is in flight. The scenario tells it the sequence of exports made live
+// (generations: the first load, then each rebuild or rollback); while
+// generation g is being made live, a body is right when it is g-1's or g's
+// document. A body that is only the older one is "old", only the newer one
+// "new" (a document both hold says nothing). Per API instance and product
+// id (or list page), an old body after a new one is a failure: a reader
+// must never go back in time. For each swap the checker measures, per
+// instance, when the last old body was served after the swap committed.
 type checker struct {
-	seed     maphash.Seed
-	products int
-
-	mu      sync.Mutex
-	refs    map[int64]*ref
-	pending map[int64]map[pendingKey]int64
-	seen    map[int64]*seenBuild
+	mu    sync.Mutex
+	gens  []*generation
+	lo    int // the oldest generation that may be live now (lo = hi or hi-1)
+	preLo int // lo before the last expect, for abort
+	maxID int // product ids asked for: up to the largest of any export so far
+	// newest[instance][key]: the newest generation served "new" for that
+	// product id or list page, and when that reply ended.
+	newest map[string]map[string]mark
 }
 
-type pendingKey struct {
-	res  string
-	hash uint64
+// generation is one export made live.
+type generation struct {
+	ref    *ref
+	build  int64     // the build that made it live (0 until known)
+	commit time.Time // when its swap committed (zero until known)
+	// per instance: the first new and the last old reply (their ends), and
+	// the old replies that began more than a second after the commit.
+	firstNew, lastOld map[string]time.Time
+	lateOld           map[string]int64
+	news              int64 // replies only this generation holds
 }
 
-// seenBuild says when a build was first and last served, and how often.
-type seenBuild struct {
-	first, last time.Time
-	n           int64
+type mark struct {
+	gen    int
+	end    time.Time
+	res    string // the reply's resource and status, for the failure's message
+	status int
 }
 
-func newChecker(products int) *checker {
-	return &checker{seed: maphash.MakeSeed(), products: products,
-		refs: map[int64]*ref{}, pending: map[int64]map[pendingKey]int64{}, seen: map[int64]*seenBuild{}}
+func newChecker(r *ref) *checker {
+	c := &checker{maxID: int(r.maxID), newest: map[string]map[string]mark{}}
+	c.push(r)
+	return c
 }
 
-// addRef loads build's reference and verifies the responses that waited
-// for it.
-func (c *checker) addRef(t *testing.T, p *pgxpool.Pool, build int64) []error {
-	t.Helper()
-	c.mu.Lock()
-	_, ok := c.refs[build]
-	c.mu.Unlock()
-	if ok {
-		return nil
-	}
-	r, err := loadRef(context.Background(), p, c.seed, build)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.products != c.products {
-		t.Fatalf("build %d has %d products, the export %d", build, r.products, c.products)
-	}
+func (c *checker) push(r *ref) {
+	c.gens = append(c.gens, &generation{ref: r, firstNew: map[string]time.Time{}, lastOld: map[string]time.Time{}, lateOld: map[string]int64{}})
+	c.maxID = max(c.maxID, int(r.maxID))
+}
+
+// expect announces that r is being made live (a rebuild or a rollback has
+// begun): from now on the current generation's documents or r's are right.
+func (c *checker) expect(r *ref) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.refs[build] = r
-	var errs []error
-	for k := range c.pending[build] {
-		if err := r.verify(k.res, k.hash); err != nil {
-			errs = append(errs, err)
+	c.preLo, c.lo = c.lo, len(c.gens)-1
+	c.push(r)
+}
+
+// abort withdraws the generation announced last: its build never went live
+// (a killed load). No reply may have served one of its own documents.
+func (c *checker) abort() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.gens[len(c.gens)-1]
+	c.gens, c.lo = c.gens[:len(c.gens)-1], c.preLo
+	if g.news > 0 {
+		return fmt.Errorf("%d replies served documents of %s, whose build never went live", g.news, g.ref.name)
+	}
+	return nil
+}
+
+// live records that the generation announced last went live: build, its
+// swap's commit.
+func (c *checker) live(build int64, commit time.Time) *generation {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.gens[len(c.gens)-1]
+	g.build, g.commit = build, commit
+	return g
+}
+
+// ids is the largest product id a load asks for (beyond it, 404s).
+func (c *checker) ids() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.maxID
+}
+
+// check verifies one reply of instance: status 200 with body (identity
+// bytes) and its ETag, a 304 with its ETag (body nil), or a 404 with body.
+// key groups the resources of one product id.
+func (c *checker) check(instance, res, key string, status int, body []byte, tag string, gz bool, start, end time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	hi := len(c.gens) - 1
+	var h refDoc
+	if body != nil {
+		h = docOf(body)
+	}
+	var matches []bool // per candidate generation, lo..hi
+	var names []string
+	any := false
+	for _, g := range c.gens[c.lo:] {
+		d, ok := g.ref.doc(res)
+		var m bool
+		switch {
+		case status == 404:
+			m = !ok && bytes.Equal(body, notFound(key))
+		case !ok:
+		case status == 304:
+			m = tag == etagOf(d.xx, "") || (gz && tag == etagOf(d.xx, "-gz"))
+		default:
+			m = h.mh == d.mh
+		}
+		matches, names, any = append(matches, m), append(names, g.ref.name), any || m
+	}
+	if !any {
+		return fmt.Errorf("status %d, ETag %s: not the document of %s", status, tag, strings.Join(names, " nor "))
+	}
+	if status == 200 {
+		suffix := ""
+		if gz {
+			suffix = "-gz"
+		}
+		if w := etagOf(h.xx, suffix); tag != w {
+			return fmt.Errorf("ETag %s, want %s (xxHash64 of the body)", tag, w)
 		}
 	}
-	delete(c.pending, build)
-	return errs
-}
-
-func (r *ref) verify(res string, h uint64) error {
-	want, ok := r.hash[res]
-	if !ok {
-		return fmt.Errorf("build %d has no %s", r.build, res)
-	}
-	if h != want {
-		return fmt.Errorf("%s: body differs from build %d's document", res, r.build)
-	}
-	return nil
-}
-
-// check verifies one 200 (body set) or 304 (body nil) of build.
-func (c *checker) check(res string, build int64, body []byte, at time.Time) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.seen[build]
-	if s == nil {
-		s = &seenBuild{first: at}
-		c.seen[build] = s
-	}
-	if at.Before(s.first) {
-		s.first = at
-	}
-	if at.After(s.last) {
-		s.last = at
-	}
-	s.n++
-	if body == nil {
+	if len(matches) == 1 || matches[0] == matches[1] {
 		return nil
 	}
-	h := maphash.Bytes(c.seed, body)
-	if r := c.refs[build]; r != nil {
-		return r.verify(res, h)
-	}
-	m := c.pending[build]
+	g := c.gens[hi]
+	m := c.newest[instance]
 	if m == nil {
-		m = map[pendingKey]int64{}
-		c.pending[build] = m
+		m = map[string]mark{}
+		c.newest[instance] = m
 	}
-	m[pendingKey{res, h}]++
+	if matches[1] { // new
+		g.news++
+		if f, ok := g.firstNew[instance]; !ok || end.Before(f) {
+			g.firstNew[instance] = end
+		}
+		if prev, ok := m[key]; !ok || prev.gen < hi || end.Before(prev.end) {
+			m[key] = mark{gen: hi, end: end, res: res, status: status}
+		}
+		return nil
+	}
+	// old
+	if end.After(g.lastOld[instance]) {
+		g.lastOld[instance] = end
+	}
+	if !g.commit.IsZero() && start.After(g.commit.Add(time.Second)) {
+		g.lateOld[instance]++
+	}
+	if prev, ok := m[key]; ok && prev.gen == hi && start.After(prev.end) {
+		return fmt.Errorf("an older body (%s's: %s, status %d, gzip %v) after a newer one (%s's: %s, status %d, served %s earlier); swap committed %s before",
+			c.gens[hi-1].ref.name, res, status, gz, g.ref.name, prev.res, prev.status, ms(start.Sub(prev.end)), ms(start.Sub(g.commit)))
+	}
 	return nil
 }
 
-// unverified lists the builds whose responses could not be checked.
-func (c *checker) unverified() []int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []int64
-	for b := range c.pending {
-		out = append(out, b)
-	}
-	slices.Sort(out)
-	return out
-}
+func etagOf(xx uint64, suffix string) string { return fmt.Sprintf(`"%016x%s"`, xx, suffix) }
 
-// seenOf returns a copy of what was seen of build (zero when never).
-func (c *checker) seenOf(build int64) seenBuild {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if s := c.seen[build]; s != nil {
-		return *s
-	}
-	return seenBuild{}
-}
+func notFound(key string) []byte { return []byte(`{"error":"product ` + key + ` not found"}`) }
 
-// builds lists the builds served so far.
-func (c *checker) builds() []int64 {
+// swapFigures says how generation g's swap reached the instances: per
+// instance, the first new and last old body after its commit, and the old
+// bodies served more than a second after it. Call it once the load is over.
+func (c *checker) swapFigures(g *generation) (lag time.Duration, late int64, text string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []int64
-	for b := range c.seen {
-		out = append(out, b)
+	var parts []string
+	for inst, last := range g.lastOld {
+		lag = max(lag, last.Sub(g.commit))
+		late += g.lateOld[inst]
+		parts = append(parts, fmt.Sprintf("%s last old %s", inst, ms(last.Sub(g.commit))))
 	}
-	slices.Sort(out)
-	return out
+	for inst, first := range g.firstNew {
+		parts = append(parts, fmt.Sprintf("%s first new %s", inst, ms(first.Sub(g.commit))))
+	}
+	slices.Sort(parts)
+	return lag, late, strings.Join(parts, ", ")
 }
 
 // outcome classifies a reply.
@@ -241,8 +229,9 @@ func (o outcome) String() string {
 // reply is one request and its answer.
 type reply struct {
 	path       string
-	res        string // the resource the ETag must name; "" for /readyz
-	want404    bool
+	res        string // the resource: p-1, s-1, r-1, l-2-5
+	key        string // its product id, or res for a list page
+	gzip       bool   // the request accepts gzip
 	status     int
 	header     http.Header
 	body       []byte
@@ -256,7 +245,7 @@ type loadSpec struct {
 	rate        int // requests per second in all; 0: as fast as the workers go
 	maxRequests int64
 	maxDuration time.Duration
-	minID       int // product ids asked for: minID..maxID (default 1..products)
+	minID       int // product ids asked for: minID..maxID (default 1..the checker's largest)
 	maxID       int
 	// allow accepts replies the strict rules would fail: it returns
 	// outFail when it does not.
@@ -268,6 +257,7 @@ type loadSpec struct {
 // loadRun is a running load.
 type loadRun struct {
 	spec   loadSpec
+	inst   string // the API instance, for the checker's per-instance order
 	base   string
 	chk    *checker
 	client *http.Client
@@ -339,8 +329,8 @@ func newClient(conns int) *http.Client {
 	}
 }
 
-// startLoad starts spec.workers clients on the API's four routes.
-func startLoad(t *testing.T, base string, chk *checker, spec loadSpec) *loadRun {
+// startLoad starts spec.workers clients on api's four routes.
+func startLoad(t *testing.T, api *apiProc, chk *checker, spec loadSpec) *loadRun {
 	t.Helper()
 	if spec.maxRequests <= 0 || spec.maxDuration <= 0 {
 		t.Fatal("a load needs bounds: maxRequests and maxDuration")
@@ -352,9 +342,9 @@ func startLoad(t *testing.T, base string, chk *checker, spec loadSpec) *loadRun 
 		spec.minID = 1
 	}
 	if spec.maxID == 0 {
-		spec.maxID = chk.products
+		spec.maxID = chk.ids()
 	}
-	l := &loadRun{spec: spec, base: base, chk: chk, client: newClient(spec.workers),
+	l := &loadRun{spec: spec, inst: api.name, base: api.base, chk: chk, client: newClient(spec.workers),
 		begin: time.Now(), stopCh: make(chan struct{})}
 	if spec.rate > 0 {
 		// Up to a fifth of a second of requests may wait for a worker: a
@@ -427,6 +417,7 @@ func (l *loadRun) work(n uint64) {
 		}
 		if rnd.IntN(4) == 0 {
 			req.Header.Set("Accept-Encoding", "gzip")
+			r.gzip = true
 		}
 		if tag, ok := etags[r.res]; ok && rnd.IntN(10) == 0 {
 			req.Header.Set("If-None-Match", tag)
@@ -451,17 +442,17 @@ func (l *loadRun) pick(rnd *rand.Rand) *reply {
 	}
 	x := rnd.IntN(100)
 	switch {
-	case x < 5:
-		id = l.chk.products + 1 + rnd.IntN(1000)
-		letter, suffix := routeOf(rnd.IntN(3))
-		return &reply{path: fmt.Sprintf("/products/%d%s", id, suffix), res: fmt.Sprintf("%c-%d", letter, id), want404: true}
 	case x < 85:
+		if x < 5 { // past the catalogue: a 404
+			id = l.spec.maxID + 1 + rnd.IntN(1000)
+		}
 		letter, suffix := routeOf(rnd.IntN(3))
-		return &reply{path: fmt.Sprintf("/products/%d%s%s", id, suffix, slash), res: fmt.Sprintf("%c-%d", letter, id)}
+		return &reply{path: fmt.Sprintf("/products/%d%s%s", id, suffix, slash), res: fmt.Sprintf("%c-%d", letter, id), key: strconv.Itoa(id)}
 	default:
 		c := listCounts[rnd.IntN(len(listCounts))]
-		page := 1 + rnd.IntN(lastPage(l.chk.products, c)+2)
-		return &reply{path: fmt.Sprintf("/products%s?page=%d&count=%d", slash, page, c), res: fmt.Sprintf("l-%d-%d", page, c)}
+		page := 1 + rnd.IntN(lastPage(l.spec.maxID, c)+2)
+		res := fmt.Sprintf("l-%d-%d", page, c)
+		return &reply{path: fmt.Sprintf("/products%s?page=%d&count=%d", slash, page, c), res: res, key: res}
 	}
 }
 
@@ -509,59 +500,32 @@ func gunzip(b []byte) ([]byte, error) {
 	return io.ReadAll(zr)
 }
 
-// judge applies the strict rules: the expected 404 for a product past the
-// catalogue; otherwise a 200 whose ETag names a build and the resource
-// asked for and whose body is that build's document, or a 304.
+// judge applies the strict rules: a 200, 304 or 404 that the checker
+// finds right (the document of an export that may be live, its ETag the
+// body's hash), or a 404 of a product no such export holds.
 func (l *loadRun) judge(r *reply) (outcome, string) {
 	if r.err != nil {
 		return outFail, r.err.Error()
 	}
-	if r.want404 {
-		id := r.res[2:]
-		if r.status != 404 || string(r.body) != `{"error":"product `+id+` not found"}` {
-			return outFail, fmt.Sprintf("status %d body %.80q, want 404", r.status, r.body)
-		}
-		return outOK, ""
-	}
-	if r.status != 200 && r.status != 304 {
-		return outFail, fmt.Sprintf("status %d body %.80q", r.status, r.body)
-	}
-	build, res, err := parseETag(r.header.Get("ETag"))
-	if err != nil {
-		return outFail, err.Error()
-	}
-	if res != r.res {
-		return outFail, fmt.Sprintf("ETag names %s", res)
-	}
 	var body []byte
-	if r.status == 200 {
+	gz := false
+	switch r.status {
+	case 200:
 		if ct := r.header.Get("Content-Type"); ct != "application/json" {
 			return outFail, "Content-Type " + ct
 		}
+		body, gz = r.body, r.header.Get("Content-Encoding") == "gzip"
+	case 304:
+		gz = r.gzip
+	case 404:
 		body = r.body
+	default:
+		return outFail, fmt.Sprintf("status %d body %.80q", r.status, r.body)
 	}
-	if err := l.chk.check(r.res, build, body, r.end); err != nil {
+	if err := l.chk.check(l.inst, r.res, r.key, r.status, body, r.header.Get("ETag"), gz, r.start, r.end); err != nil {
 		return outFail, err.Error()
 	}
 	return outOK, ""
-}
-
-// parseETag splits the API's ETag "b<build>-<resource>[-gz|-br]".
-func parseETag(tag string) (build int64, res string, err error) {
-	s, ok := strings.CutPrefix(tag, `"b`)
-	if !ok || !strings.HasSuffix(s, `"`) {
-		return 0, "", fmt.Errorf("ETag %q is not the API's", tag)
-	}
-	s = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(s, `"`), "-gz"), "-br")
-	b, res, ok := strings.Cut(s, "-")
-	if !ok {
-		return 0, "", fmt.Errorf("ETag %q is not the API's", tag)
-	}
-	build, err = strconv.ParseInt(b, 10, 64)
-	if err != nil || build < 1 {
-		return 0, "", fmt.Errorf("ETag %q names no build", tag)
-	}
-	return build, res, nil
 }
 
 func (l *loadRun) record(r *reply, o outcome, why string) {

@@ -18,15 +18,18 @@ func soak(t *testing.T, e *env) {
 	for _, s := range seeds {
 		e.export(t, s)
 	}
+	for _, s := range seeds {
+		e.reference(t, e.export(t, s))
+	}
 	e.mustLoad(t, db, e.export(t, seeds[0]))
 	p := pool(t, db)
+	sw := listenSwaps(t, db)
 	api := e.startAPI(t, "soak", db, true)
-	chk := newChecker(e.products)
-	chk.addRef(t, p, liveBuild(t, p))
+	chk := newChecker(e.reference(t, e.export(t, seeds[0])))
 	idle := api.metric(t, "go_goroutines") // before any load
 
 	length, rate, every := *flagSoak, *flagRate, *flagRebuild
-	run := startLoad(t, api.base, chk, loadSpec{
+	run := startLoad(t, api, chk, loadSpec{
 		// Enough workers to hold the rate through a rebuild's latency
 		// spike on a shared machine (2,000/s at 250 ms is 500 in flight).
 		workers:     max(128, rate/4),
@@ -59,11 +62,8 @@ func soak(t *testing.T, e *env) {
 		take()
 		if time.Since(cycleStart) >= every {
 			rebuilds++
-			r := e.mustLoad(t, db, e.export(t, seeds[rebuilds%len(seeds)]))
+			_, _, r := e.makeLive(t, db, p, sw, chk, e.export(t, seeds[rebuilds%len(seeds)]))
 			loadTimes = append(loadTimes, fmt.Sprintf("%.1fs", r.took.Seconds()))
-			for _, err := range chk.addRef(t, p, liveBuild(t, p)) {
-				t.Error(err)
-			}
 			cycle++
 			cycleStart = time.Now()
 		}
@@ -95,7 +95,6 @@ func soak(t *testing.T, e *env) {
 		t.Errorf("goroutines: %v before the soak, %v 30 s after it", idle, settled)
 	}
 	api.stop(t)
-	served(t, chk, p)
 	failIf(t, st)
 	// Late requests are the client's: a starved machine, not an error of
 	// the API. Past a few percent the soak did not apply its load.

@@ -496,8 +496,11 @@ api_doc_requests() { # N: documents api N has served since it started
 scenario_a() {
   local b0 await t0 secs
   b0=$(live_build "$PRIMARY_PORT")
-  "$loadcheck" await -after "$b0" -db "$primary_url" -timeout 180s -path "/products?page=1&count=5" \
-    "http://$host:$API1_PORT" "http://$host:$API2_PORT" "http://$host:$NGINX_PORT" \
+  # ETags name content, not builds: each API is watched by its /metrics
+  # (the build it adopted), nginx by the bytes it serves at -path.
+  "$loadcheck" await -after "$b0" -db "$primary_url" -timeout 180s \
+    -body "http://$host:$NGINX_PORT" -path /products/1/styles \
+    "http://$host:$API1_PORT" "http://$host:$API2_PORT" \
     >"$res/a-await.json" 2>"$res/a-await.err" &
   await=$!
   bg_pids+=("$await")
@@ -628,7 +631,7 @@ scenario_d() {
   bg_pids+=("$lag")
   sleep 0.5
   t0=$EPOCHREALTIME
-  etl_load "$dir" --max-shrink 1 >"$res/d-load.log" 2>&1 || { result FAIL "(d) elier-etl load failed: $res/d-load.log"; return; }
+  etl_load "$dir" --full --max-shrink 1 >"$res/d-load.log" 2>&1 || { result FAIL "(d) elier-etl load failed: $res/d-load.log"; return; }
   secs=$(since "$t0")
   wait_for 900 "the replica to replay the rebuild" replica_caught_up
   sleep 0.5

@@ -4,12 +4,14 @@
 // bounded in time; results go to stdout as one JSON object.
 //
 //	loadcheck load  -url URL -d 20s -rate 1000 -c 32 -ids 10000
-//	loadcheck await -after BUILD -db PRIMARY_URL -timeout 30s API_URL...
+//	loadcheck await -after BUILD -db PRIMARY_URL -timeout 30s [-body PROXY_URL -path P] API_URL...
 //	loadcheck lag   -db PRIMARY_URL -replica REPLICA_URL -interval 100ms -d 5m
 //	loadcheck conns -db URL           elier-api sessions on that server
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +25,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -257,8 +260,12 @@ func errKind(err error) string {
 	return "other"
 }
 
-// awaitResult: when each API first served a document of a build newer than
-// -after, counted from that build's swap on the primary (swapped_at).
+// awaitResult: when each target first served a build newer than -after,
+// counted from that build's swap on the primary (swapped_at). ETags name
+// content, not builds, so an API instance is watched through its /metrics
+// (elier_live_build_id, the build it has adopted) and a proxy in front of
+// the instances (-body) by comparing what it serves at -path with the new
+// build's document, read from the primary.
 type awaitResult struct {
 	Build     int64              `json:"build"`
 	SwappedAt time.Time          `json:"swapped_at"`
@@ -267,74 +274,70 @@ type awaitResult struct {
 	Max       float64            `json:"max_seconds_after_swap"`
 }
 
-var etagBuild = regexp.MustCompile(`^(?:W/)?"b(\d+)-`)
+// urls is a repeatable flag.
+type urls []string
+
+func (u *urls) String() string     { return strings.Join(*u, ",") }
+func (u *urls) Set(v string) error { *u = append(*u, v); return nil }
+
+// docPath matches the document routes whose bytes -body compares.
+var docPath = regexp.MustCompile(`^/products/(\d+)(/styles|/related)?$`)
 
 func awaitCmd(ctx context.Context, args []string) (*awaitResult, error) {
 	fs := flag.NewFlagSet("await", flag.ContinueOnError)
 	after := fs.Int64("after", 0, "wait for a build newer than `BUILD`")
-	db := fs.String("db", "", "the primary's `URL`, for the build's swapped_at")
-	path := fs.String("path", "/products/1/styles", "the document polled")
+	db := fs.String("db", "", "the primary's `URL`, for the build, its swapped_at and its documents")
+	var bodies urls
+	fs.Var(&bodies, "body", "a proxy's base `URL`, watched by the body it serves at -path (repeatable)")
+	path := fs.String("path", "/products/1/styles", "the document -body targets are polled for: /products/ID[/styles|/related]")
 	every := fs.Duration("every", 50*time.Millisecond, "poll interval")
 	timeout := fs.Duration("timeout", 60*time.Second, "give up after")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	apis := fs.Args()
-	if len(apis) == 0 || *db == "" {
-		return nil, errors.New("await: -db and at least one API URL are required")
+	if len(apis)+len(bodies) == 0 || *db == "" {
+		return nil, errors.New("await: -db and at least one API URL (or -body URL) are required")
+	}
+	m := docPath.FindStringSubmatch(*path)
+	if len(bodies) > 0 && m == nil {
+		return nil, fmt.Errorf("await: -path %q is not /products/ID[/styles|/related]", *path)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	client := &http.Client{Timeout: time.Second}
-
-	type seen struct {
-		api   string
-		build int64
-		at    time.Time
-	}
-	found := make(chan seen, len(apis))
-	for _, api := range apis {
-		go func() {
-			t := time.NewTicker(*every)
-			defer t.Stop()
-			for {
-				if resp, err := client.Get(api + *path); err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					at := time.Now()
-					if m := etagBuild.FindStringSubmatch(resp.Header.Get("ETag")); m != nil {
-						if b, _ := strconv.ParseInt(m[1], 10, 64); b > *after {
-							found <- seen{api, b, at}
-							return
-						}
-					}
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
-			}
-		}()
-	}
-	r := &awaitResult{SeenAt: map[string]string{}, AfterSwap: map[string]float64{}}
-	seenAt := map[string]time.Time{}
-	for range apis {
-		select {
-		case s := <-found:
-			seenAt[s.api] = s.at
-			r.SeenAt[s.api] = s.at.Format(time.RFC3339Nano)
-			r.Build = max(r.Build, s.build)
-		case <-ctx.Done():
-			return nil, fmt.Errorf("await: %d of %d APIs served a build newer than %d within %v",
-				len(seenAt), len(apis), *after, *timeout)
-		}
-	}
 	conn, err := pgx.Connect(ctx, *db)
 	if err != nil {
 		return nil, fmt.Errorf("await: connecting to the primary: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableCompression: true}}
+
+	found := make(chan seen, len(apis)+len(bodies))
+	for _, api := range apis {
+		go pollMetrics(ctx, client, api, *after, *every, found)
+	}
+	if len(bodies) > 0 {
+		doc, err := newDocument(ctx, conn, m, *after, *every)
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range bodies {
+			go pollBody(ctx, client, b, *path, doc, *every, found)
+		}
+	}
+	r := &awaitResult{SeenAt: map[string]string{}, AfterSwap: map[string]float64{}}
+	seenAt := map[string]time.Time{}
+	for range len(apis) + len(bodies) {
+		select {
+		case s := <-found:
+			seenAt[s.target] = s.at
+			r.SeenAt[s.target] = s.at.Format(time.RFC3339Nano)
+			r.Build = max(r.Build, s.build)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("await: %d of %d targets served a build newer than %d within %v",
+				len(seenAt), len(apis)+len(bodies), *after, *timeout)
+		}
+	}
 	if err := conn.QueryRow(ctx, "SELECT swapped_at FROM elier.builds WHERE id = $1", r.Build).Scan(&r.SwappedAt); err != nil {
 		return nil, fmt.Errorf("await: reading swapped_at of build %d: %w", r.Build, err)
 	}
@@ -344,6 +347,112 @@ func awaitCmd(ctx context.Context, args []string) (*awaitResult, error) {
 		r.Max = max(r.Max, s)
 	}
 	return r, nil
+}
+
+// seen: target served build (0: a build newer than -after, by its body) at.
+type seen struct {
+	target string
+	build  int64
+	at     time.Time
+}
+
+// pollMetrics polls an API's /metrics until its elier_live_build_id is
+// past after.
+func pollMetrics(ctx context.Context, c *http.Client, api string, after int64, every time.Duration, found chan<- seen) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if b, err := liveBuildOf(c, api); err == nil && b > after {
+			found <- seen{api, b, time.Now()}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func liveBuildOf(c *http.Client, api string) (int64, error) {
+	resp, err := c.Get(api + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "elier_live_build_id "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return int64(f), err
+		}
+	}
+	return 0, errors.New("no elier_live_build_id in /metrics")
+}
+
+// document is the body a proxy must serve once the new build is live.
+type document struct {
+	build int64
+	body  []byte
+}
+
+// newDocument waits for a build newer than after to be live on the
+// primary and reads its document for the route m (docPath's match). The
+// document must differ from the one live before (when await began before
+// the swap), or the proxy's switch could not be seen.
+func newDocument(ctx context.Context, conn *pgx.Conn, m []string, after int64, every time.Duration) (*document, error) {
+	col := map[string]string{"": "product", "/styles": "styles", "/related": "related"}[m[2]]
+	read := func() (int64, []byte, error) {
+		var b int64
+		var body []byte
+		err := conn.QueryRow(ctx, "SELECT build_id, "+col+" FROM elier.docs WHERE id = $1", m[1]).Scan(&b, &body)
+		return b, body, err
+	}
+	b, before, err := read()
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("await: reading product %s's %s: %w", m[1], col, err)
+	case b > after: // already live: the old document is gone, nothing to compare
+		return &document{build: b, body: before}, nil
+	}
+	for {
+		b, body, err := read()
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("await: reading product %s's %s: %w", m[1], col, err)
+		case b > after && bytes.Equal(body, before):
+			return nil, fmt.Errorf("await: product %s's %s is the same in build %d: pick another -path", m[1], col, b)
+		case b > after:
+			return &document{build: b, body: body}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("await: no build newer than %d went live: %w", after, ctx.Err())
+		case <-time.After(every):
+		}
+	}
+}
+
+// pollBody polls a proxy's path until it serves doc's bytes.
+func pollBody(ctx context.Context, c *http.Client, base, path string, doc *document, every time.Duration, found chan<- seen) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if resp, err := c.Get(base + path); err == nil {
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode == http.StatusOK && bytes.Equal(body, doc.body) {
+				found <- seen{base, doc.build, time.Now()}
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // lagResult: the replica's lag behind the primary, sampled every interval,

@@ -1,0 +1,342 @@
+//go:build faults
+
+package faults
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"hash/maphash"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/jackc/pgx/v5"
+)
+
+// ref is what the API must answer for one export: every document the load
+// may ask for, keyed by resource (p-1, s-1, r-1 for a product's three
+// documents, l-2-5 for page 2 of 5 of the list), as two hashes of its bytes.
+// It comes from a full build of the export in the suite's reference
+// database, never from the database under test: a fault of an incremental
+// build (a stale version, a lost change) shows as a body that differs.
+type ref struct {
+	name  string // the export's directory name, for messages
+	docs  map[string]refDoc
+	n     int   // products
+	maxID int32 // the largest product id
+}
+
+// refDoc is one document: maphash (seeded per run) to compare bodies, and
+// xxHash64 as the API's ETag must name it.
+type refDoc struct {
+	mh, xx uint64
+}
+
+// refSeed seeds the body comparison; one per run.
+var refSeed = maphash.MakeSeed()
+
+// reference returns the reference of export dir, building it the first
+// time: `elier-etl load --full` into the database faults_ref, then one read
+// of its documents (in ascending id order, the contract's list order).
+func (e *env) reference(t *testing.T, dir string) *ref {
+	t.Helper()
+	e.refMu.Lock()
+	defer e.refMu.Unlock()
+	if r := e.refs[dir]; r != nil {
+		return r
+	}
+	if e.refDB == "" {
+		e.refDB = e.createDB(e.top, "faults_ref")
+	}
+	e.mustLoad(t, e.refDB, dir, "--full", "--max-shrink", "1")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, e.refDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(ctx, "SELECT id, list_item, product, styles, related FROM elier.docs ORDER BY id")
+	if err != nil {
+		t.Fatalf("reading the reference of %s: %v", dir, err)
+	}
+	r := &ref{name: filepath.Base(dir), docs: map[string]refDoc{}}
+	var items [][]byte
+	for rows.Next() {
+		var id int32
+		var item, product, styles, related []byte
+		if err := rows.Scan(&id, &item, &product, &styles, &related); err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, item)
+		n := strconv.Itoa(int(id))
+		r.docs["p-"+n] = docOf(product)
+		r.docs["s-"+n] = docOf(styles)
+		r.docs["r-"+n] = docOf(related)
+		r.maxID = max(r.maxID, id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	r.n = len(items)
+	if r.n == 0 {
+		t.Fatalf("the reference of %s is empty", dir)
+	}
+	for _, c := range listCounts {
+		for page := 1; page <= lastPage(r.n, c); page++ {
+			var b bytes.Buffer
+			b.WriteByte('[')
+			for i := (page - 1) * c; i < min(page*c, len(items)); i++ {
+				if i > (page-1)*c {
+					b.WriteByte(',')
+				}
+				b.Write(items[i])
+			}
+			b.WriteByte(']')
+			r.docs[fmt.Sprintf("l-%d-%d", page, c)] = docOf(b.Bytes())
+		}
+	}
+	e.refs[dir] = r
+	return r
+}
+
+func docOf(b []byte) refDoc {
+	return refDoc{mh: maphash.Bytes(refSeed, b), xx: xxhash.Sum64(b)}
+}
+
+var emptyPage = docOf([]byte("[]"))
+
+// doc is the answer ref wants for res: status 200 and a document, or a 404
+// (ok false) for a product the export does not hold. A page past the end
+// is [].
+func (r *ref) doc(res string) (refDoc, bool) {
+	if d, ok := r.docs[res]; ok {
+		return d, true
+	}
+	if strings.HasPrefix(res, "l-") {
+		return emptyPage, true
+	}
+	return refDoc{}, false
+}
+
+// revision returns revision rev of the export of seed: revision 0 is the
+// generator's output; revision 1 is derived from it (deriveRevision).
+// TODO(faults): use `elier-etl generate --revision R` once it is on main.
+func (e *env) revision(t *testing.T, seed uint64, rev int) string {
+	t.Helper()
+	base := e.export(t, seed)
+	if rev == 0 {
+		return base
+	}
+	dir := fmt.Sprintf("%s-r%d", base, rev)
+	if _, err := os.Stat(filepath.Join(dir, "related.csv")); err == nil {
+		return dir
+	}
+	if err := deriveRevision(base, dir+".tmp", rev); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dir+".tmp", dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// deriveRevision writes into dst the export src as it might be rev days
+// later, deterministically, as a real export changes between two runs: some
+// products renamed, some sku quantities changed, one product removed (with
+// its features, styles, skus, photos and related lines) and one appended.
+// Every other line is byte for byte src's. Lines are edited only where
+// their leading fields are plain integers, so the export's own defects stay
+// as they are.
+func deriveRevision(src, dst string, rev int) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	read := func(f string) ([]string, error) {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			return nil, err
+		}
+		return strings.SplitAfter(string(b), "\n"), nil
+	}
+	products, err := read("product.csv")
+	if err != nil {
+		return err
+	}
+	var maxID int
+	for _, l := range products[1:] {
+		if id, ok := leadInts(l, 1); ok {
+			maxID = max(maxID, id[0])
+		}
+	}
+	removed := maxID/2 + rev // one product goes
+	removedStyles := map[int]bool{}
+	edits := map[string]func(l string) (string, bool){
+		"product.csv": func(l string) (string, bool) {
+			id, ok := leadInts(l, 1)
+			switch {
+			case !ok:
+			case id[0] == removed:
+				return "", false
+			case (id[0]+rev)%100 == 0: // renamed: 1% of the products
+				if p := strings.Index(l, `,"`); p > 0 {
+					return l[:p+2] + "Renamed " + l[p+2:], true
+				}
+			}
+			return l, true
+		},
+		"features.csv": dropOf(&removed, 1),
+		"styles.csv": func(l string) (string, bool) {
+			if id, ok := leadInts(l, 2); ok && id[1] == removed {
+				removedStyles[id[0]] = true
+				return "", false
+			}
+			return l, true
+		},
+		"skus.csv": func(l string) (string, bool) {
+			id, ok := leadInts(l, 2)
+			if !ok {
+				return l, true
+			}
+			if removedStyles[id[1]] {
+				return "", false
+			}
+			if (id[0]+rev)%997 == 0 { // a new quantity: 0.1% of the skus
+				body := strings.TrimRight(l, "\r\n")
+				if c := strings.LastIndexByte(body, ','); c > 0 {
+					if q, err := strconv.Atoi(body[c+1:]); err == nil {
+						return body[:c+1] + strconv.Itoa(q+rev) + l[len(body):], true
+					}
+				}
+			}
+			return l, true
+		},
+		"photos.csv": func(l string) (string, bool) {
+			if id, ok := leadInts(l, 2); ok && removedStyles[id[1]] {
+				return "", false
+			}
+			return l, true
+		},
+		"related.csv": func(l string) (string, bool) {
+			if id, ok := leadInts(l, 3); ok && (id[1] == removed || id[2] == removed) {
+				return "", false
+			}
+			return l, true
+		},
+	}
+	// styles before skus and photos: they need the removed product's styles.
+	for _, f := range []string{"product.csv", "features.csv", "styles.csv", "skus.csv", "photos.csv", "related.csv"} {
+		lines, err := read(f)
+		if err != nil {
+			return err
+		}
+		var b strings.Builder
+		b.WriteString(lines[0])
+		for _, l := range lines[1:] {
+			if out, keep := edits[f](l); keep {
+				b.WriteString(out)
+			}
+		}
+		if f == "product.csv" {
+			fmt.Fprintf(&b, "%d,\"Appended Tee %d\",\"New this week\",\"Added by revision %d.\",\"Tops\",42\n", maxID+1, rev, rev)
+		}
+		if err := os.WriteFile(filepath.Join(dst, f), []byte(b.String()), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropOf drops the lines whose field i (1-based) is *id.
+func dropOf(id *int, i int) func(string) (string, bool) {
+	return func(l string) (string, bool) {
+		if f, ok := leadInts(l, i+1); ok && f[i] == *id {
+			return "", false
+		}
+		return l, true
+	}
+}
+
+// leadInts parses the first n comma-separated fields of l as integers.
+func leadInts(l string, n int) ([]int, bool) {
+	out := make([]int, 0, n)
+	for range n {
+		f, rest, _ := strings.Cut(l, ",")
+		v, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, false
+		}
+		out, l = append(out, v), rest
+	}
+	return out, true
+}
+
+// swaps records when each build's swap committed, as the moment its NOTIFY
+// (sent by the swap's transaction, delivered at its commit) reaches a
+// listener: the same moment the API instances learn of it.
+type swaps struct {
+	mu   sync.Mutex
+	at   map[int64]time.Time
+	conn *pgx.Conn
+}
+
+func listenSwaps(t *testing.T, db string) *swaps {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "LISTEN elier_build"); err != nil {
+		t.Fatal(err)
+	}
+	s := &swaps{at: map[int64]time.Time{}, conn: conn}
+	lctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			n, err := conn.WaitForNotification(lctx)
+			if err != nil {
+				return
+			}
+			at := time.Now()
+			if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
+				s.mu.Lock()
+				s.at[id] = at // a rollback swaps a build in again: the latest counts
+				s.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		stop()
+		<-done
+		conn.Close(context.Background())
+	})
+	return s
+}
+
+// of waits (up to 5 s) for build id's swap to be heard and returns when.
+func (s *swaps) of(t *testing.T, id int64, after time.Time) time.Time {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		s.mu.Lock()
+		at, ok := s.at[id]
+		s.mu.Unlock()
+		if ok && !at.Before(after) {
+			return at
+		}
+	}
+	t.Fatalf("no notification of build %d's swap", id)
+	return time.Time{}
+}
