@@ -1,19 +1,16 @@
--- The index of a full build's documents, built after the COPY; then
--- statistics for the key columns only (the documents are never filtered on,
--- and sampling them would decompress 30,000 of them). (id, since) finds a
--- product's versions: one, or a few while incremental builds replace it.
+-- The indexes of a full build's documents and stock, built after the COPY;
+-- then statistics for the key columns only (the documents are never
+-- filtered on, and sampling them would decompress 30,000 of them).
+-- (id, since) finds a product's versions, or a sku's: one, or a few while
+-- incremental builds replace it. stock_product finds a product version's
+-- skus when old versions are deleted.
 
 -- name: index
 CREATE UNIQUE INDEX docs_pkey ON {{schema}}.docs (id, since);
 -- name: index_skus
 CREATE UNIQUE INDEX stock_pkey ON {{schema}}.stock (id, since);
 -- name: finish
--- Ended versions only (few): what the clean-up after a swap and a retired
--- build's undoing look for. An incremental build ends a product's skus by
--- its product id.
-CREATE INDEX docs_ended ON {{schema}}.docs (until) WHERE until IS NOT NULL;
-CREATE INDEX stock_ended ON {{schema}}.stock (until) WHERE until IS NOT NULL;
-CREATE INDEX stock_product ON {{schema}}.stock (product_id);
+CREATE INDEX stock_product ON {{schema}}.stock (product_id, since);
 ALTER TABLE {{schema}}.docs ADD CONSTRAINT docs_pkey PRIMARY KEY USING INDEX docs_pkey;
 ALTER TABLE {{schema}}.stock ADD CONSTRAINT stock_pkey PRIMARY KEY USING INDEX stock_pkey;
 ALTER TABLE {{schema}}.docs

@@ -23,25 +23,23 @@ CREATE UNLOGGED TABLE {{schema}}.changed_skus (
 
 -- name: retire_child
 -- The previous build $1 is a child of the base (the base was rolled back
--- to): its versions go, and the base's versions it had replaced are current
--- again, before this build replaces some of them in turn.
+-- to): its versions go, and the base's versions it had ended are current
+-- again, before this build ends some of them in turn.
 DELETE FROM {{docs_schema}}.docs WHERE since = $1;
 -- name: retire_child_skus
 DELETE FROM {{docs_schema}}.stock WHERE since = $1;
 -- name: reopen
-UPDATE {{docs_schema}}.docs SET until = NULL WHERE until = $1;
--- name: reopen_skus
-UPDATE {{docs_schema}}.stock SET until = NULL WHERE until = $1;
+DELETE FROM {{docs_schema}}.ends WHERE until = $1;
 
 -- name: supersede
 -- $1 this build, $2 its base, $3 the product ids changed or removed: the
--- base's versions of them end at this build.
-UPDATE {{docs_schema}}.docs SET until = $1
-WHERE id = ANY($3::integer[]) AND since <= $2 AND (until IS NULL OR until > $2);
-
--- name: supersede_skus
-UPDATE {{docs_schema}}.stock SET until = $1
-WHERE product_id = ANY($3::integer[]) AND since <= $2 AND (until IS NULL OR until > $2);
+-- base's versions of them end at this build (their documents and their
+-- skus' stock alike). Nothing is updated: the ends are appended.
+INSERT INTO {{docs_schema}}.ends (id, since, until)
+SELECT d.id, d.since, $1
+FROM {{docs_schema}}.docs d
+WHERE d.id = ANY($3::integer[]) AND d.since <= $2 AND NOT EXISTS (
+    SELECT 1 FROM {{docs_schema}}.ends e WHERE e.id = d.id AND e.since = d.since AND e.until <= $2);
 
 -- name: insert_skus
 INSERT INTO {{docs_schema}}.stock (id, since, product_id, quantity)
@@ -55,7 +53,12 @@ FROM {{schema}}.changes;
 
 -- name: gc
 -- Versions no kept build can see: ended at or before $1, the oldest build
--- kept in this lineage. Best effort, after the swap.
-DELETE FROM {{docs_schema}}.docs WHERE until <= $1;
+-- kept in this lineage. Best effort, after the swap: their documents and
+-- stock first, then their ends.
+DELETE FROM {{docs_schema}}.docs d USING {{docs_schema}}.ends e
+WHERE e.id = d.id AND e.since = d.since AND e.until <= $1;
 -- name: gc_skus
-DELETE FROM {{docs_schema}}.stock WHERE until <= $1;
+DELETE FROM {{docs_schema}}.stock s USING {{docs_schema}}.ends e
+WHERE e.id = s.product_id AND e.since = s.since AND e.until <= $1;
+-- name: gc_ends
+DELETE FROM {{docs_schema}}.ends WHERE until <= $1;

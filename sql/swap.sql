@@ -13,10 +13,14 @@ UPDATE elier.builds SET state = 'live', swapped_at = now() WHERE id = {{build_id
 CREATE OR REPLACE VIEW elier.docs AS
     SELECT {{build_id}}::bigint AS build_id, id, list_item, product, styles, related,
            h_product, h_styles, h_related
-    FROM {{docs_schema}}.docs
-    WHERE since <= {{build_id}} AND (until IS NULL OR until > {{build_id}});
+    FROM {{docs_schema}}.docs d
+    WHERE since <= {{build_id}} AND NOT EXISTS (
+        SELECT 1 FROM {{docs_schema}}.ends e
+        WHERE e.id = d.id AND e.since = d.since AND e.until <= {{build_id}});
 CREATE OR REPLACE VIEW elier.skus AS
     SELECT id, quantity
-    FROM {{docs_schema}}.stock
-    WHERE since <= {{build_id}} AND (until IS NULL OR until > {{build_id}});
+    FROM {{docs_schema}}.stock s
+    WHERE since <= {{build_id}} AND NOT EXISTS (
+        SELECT 1 FROM {{docs_schema}}.ends e
+        WHERE e.id = s.product_id AND e.since = s.since AND e.until <= {{build_id}});
 NOTIFY elier_build, '{{build_id}}';

@@ -414,24 +414,23 @@ func (r *run) swap(ctx context.Context) error {
 // applyChanges writes an incremental build's versions into its lineage:
 // first, when the previous build is a child of the base (after a
 // rollback), its versions are retired; then the base's versions of every
-// changed or removed product end at this build, and the new ones begin.
+// changed or removed product end at this build (rows appended to ends),
+// and the new ones begin.
 func (r *run) applyChanges(ctx context.Context, tx txExec) error {
 	q := sql.Named("incremental.sql")
 	x := func(name string) string {
 		return sql.Expand(q[name], "schema", ident(r.schema), "docs_schema", ident(r.docsSchema))
 	}
 	if p := r.base.previous; p != nil && p.docsSchema == r.docsSchema && p.id > r.base.id {
-		for _, name := range []string{"retire_child", "retire_child_skus", "reopen", "reopen_skus"} {
+		for _, name := range []string{"retire_child", "retire_child_skus", "reopen"} {
 			if _, err := tx.Exec(ctx, x(name), p.id); err != nil {
 				return fmt.Errorf("retiring build %d's versions: %w", p.id, err)
 			}
 		}
 	}
 	replaced := r.diff.replacedIDs()
-	for _, name := range []string{"supersede", "supersede_skus"} {
-		if _, err := tx.Exec(ctx, x(name), r.id, r.base.id, replaced); err != nil {
-			return fmt.Errorf("ending replaced versions: %w", err)
-		}
+	if _, err := tx.Exec(ctx, x("supersede"), r.id, r.base.id, replaced); err != nil {
+		return fmt.Errorf("ending replaced versions: %w", err)
 	}
 	for _, name := range []string{"insert", "insert_skus"} {
 		if _, err := tx.Exec(ctx, x(name), r.id); err != nil {

@@ -246,7 +246,7 @@ func collectVersions(ctx context.Context, conn *pgxpool.Conn, q map[string]strin
 		return nil
 	}
 	inc := sql.Named("incremental.sql")
-	for _, name := range []string{"gc", "gc_skus"} {
+	for _, name := range []string{"gc", "gc_skus", "gc_ends"} {
 		if _, err := conn.Exec(ctx, sql.Expand(inc[name], "docs_schema", ident(docsSchema)), *oldest); err != nil {
 			return err
 		}
