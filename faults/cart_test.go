@@ -52,7 +52,7 @@ func cartCrash(t *testing.T, e *env) {
 	}
 	api := e.startAPI(t, "cart", db, true)
 
-	const workers = 8
+	const workers, maxPerSku = 8, 35
 	type tally struct{ acked, maybe map[int]int }
 	tallies := make([]tally, workers)
 	var posts, created, unavailable, refused, failed atomic.Int64
@@ -72,7 +72,13 @@ func cartCrash(t *testing.T, e *env) {
 					return
 				default:
 				}
+				// A session adds at most maxPerSku units of a sku, fewer than
+				// its stock (>= 40): a 422 stays a sign of a lost or double
+				// unit however fast the machine adds.
 				sku := skus[rnd.IntN(len(skus))]
+				if tallies[w].acked[sku]+tallies[w].maybe[sku] >= maxPerSku {
+					continue
+				}
 				req, _ := http.NewRequest("POST", api.base+"/cart", strings.NewReader(`{"sku_id":`+strconv.Itoa(sku)+`}`))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Authorization", "faults-"+strconv.Itoa(w))

@@ -279,19 +279,18 @@ func etlKilled(t *testing.T, e *env) {
 	// into its changes table; its swap transaction writes them into the
 	// lineage, then waits (held by a reader) at the view's replacement.
 	// The short form leaves out the full build's points whose code an
-	// incremental build runs too (parsing, staging COPY, the swap).
+	// incremental build runs too (reading the files, the swap).
 	points := []struct {
 		name, log, query  string
 		full, block, long bool
 	}{
-		{name: "full: parsing", log: `"msg":"loading"`, full: true, long: true},
-		{name: "full: COPY skus", query: `copy "elier_b%"."skus"%`, full: true, long: true},
+		{name: "full: reading the files", log: `"msg":"loading and building documents"`, full: true, long: true},
 		{name: "full: COPY docs", query: `copy "elier_b%"."docs"%`, full: true},
+		{name: "full: COPY stock", query: `copy "elier_b%"."stock"%`, full: true, long: true},
 		{name: "full: indexes", query: `CREATE UNIQUE INDEX docs_%`, full: true},
 		{name: "full: swap", query: `%CREATE OR REPLACE VIEW elier.docs%`, full: true, block: true, long: true},
-		{name: "incremental: parsing", log: `"msg":"loading"`, long: true},
-		{name: "incremental: staging COPY skus", query: `copy "elier_b%"."skus"%`},
-		{name: "incremental: comparison, COPY changes", query: `copy "elier_b%"."changes"%`},
+		{name: "incremental: reading the files, comparing", log: `"msg":"loading and building documents"`},
+		{name: "incremental: COPY changes", query: `copy "elier_b%"."changes"%`},
 		{name: "incremental: swap transaction", query: `%CREATE OR REPLACE VIEW elier.docs%`, block: true},
 	}
 	var lines []string

@@ -29,7 +29,9 @@ var errNotGrouped = errors.New("the export is not grouped by product")
 // errNotGrouped when the export is out of order; then nothing of it is
 // kept (the target is truncated by the caller's fallback).
 func (r *run) direct(ctx context.Context, j *docJob) (*loader.Result, *diff, error) {
-	parents, err := loader.ReadParents(ctx, r.opts.Dir)
+	parents, err := loader.ReadParents(ctx, r.opts.Dir, loader.Options{
+		RejectDir: r.opts.RejectDir, MaxRejectRatio: r.opts.MaxRejectRatio, Log: r.log,
+	})
 	if err != nil {
 		return nil, nil, err
 	}

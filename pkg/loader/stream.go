@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -26,18 +27,24 @@ type Parents struct {
 	Styles   ParentMap
 }
 
-// ReadParents reads product.csv and styles.csv of dir with Load's checks,
-// writing nothing.
-func ReadParents(ctx context.Context, dir string) (*Parents, error) {
+// ReadParents reads product.csv and styles.csv of dir with Load's checks.
+// It writes their reject files (the main pass writes them again, the same)
+// and fails as Load would when either has too many rejects, so that a bad
+// parent file is reported first, whatever the order the six files of the
+// main pass finish in.
+func ReadParents(ctx context.Context, dir string, opts Options) (*Parents, error) {
 	e, err := Open(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer e.Close()
+	if err := os.MkdirAll(opts.RejectDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating reject directory: %w", err)
+	}
 	p := &Parents{}
 	res := &Result{}
 	c := &checks{res: res, parents: &res.Products, styleOf: &p.Styles, stylesSeen: &p.Styles}
-	l := &load{ctx: ctx, e: e, res: res, opts: Options{Log: slog.New(slog.DiscardHandler)}}
+	l := &load{ctx: ctx, e: e, res: res, opts: opts}
 	if err := drainTable(l, Products, c.product); err != nil {
 		return nil, err
 	}
@@ -48,16 +55,29 @@ func ReadParents(ctx context.Context, dir string) (*Parents, error) {
 	return p, nil
 }
 
-// drainTable reads one file through its checks, keeping nothing.
+// drainTable reads one file through its checks, keeping nothing but its
+// reject file, and applies the reject ratio.
 func drainTable[T any](l *load, t Table, accept func(r *T, pos int32, v []any) (string, string)) error {
 	ef := l.e.files[t]
 	st := &FileStats{Reasons: map[string]int64{}}
-	src := &source[T]{ctx: l.ctx, sc: ef.scanner.(*Scanner[T]), st: st, accept: accept,
+	rw, err := newRejectWriter(filepath.Join(l.opts.RejectDir, t.File()+".rejects.csv"), t.File())
+	if err != nil {
+		return err
+	}
+	src := &source[T]{ctx: l.ctx, sc: ef.scanner.(*Scanner[T]), st: st, rw: rw, accept: accept,
 		prog: &FileProgress{}, counter: ef.counter}
 	for src.Next() {
 	}
+	if err := rw.Close(); err != nil {
+		return err
+	}
 	if err := src.Err(); err != nil {
 		return fmt.Errorf("reading %s: %w", t.File(), err)
+	}
+	if st.Read > 0 && float64(st.Rejected) > l.opts.MaxRejectRatio*float64(st.Read) {
+		return fmt.Errorf("%s: %d of %d lines rejected (%.2f%%, limit %.2f%%; see %s): %w",
+			t.File(), st.Rejected, st.Read, 100*float64(st.Rejected)/float64(st.Read),
+			100*l.opts.MaxRejectRatio, rw.path, ErrTooManyRejects)
 	}
 	return nil
 }
