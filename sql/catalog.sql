@@ -68,15 +68,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS builds_one_previous ON elier.builds ((true)) W
 -- of each (the ETag: the same bytes have the same tag in every build), and
 -- the build they belong to. Until the first swap it is an empty placeholder
 -- of the same shape, so readers never meet a missing relation. A view of
--- the first format (with ord) is replaced once: its columns cannot be
--- changed in place.
+-- the first storage format (with ord) is left serving as it is: the first
+-- swap of this format replaces it (sql/swap.sql), in its transaction.
 DO $$
 BEGIN
-    IF to_regclass('elier.docs') IS NOT NULL AND EXISTS (
-        SELECT 1 FROM pg_attribute
-        WHERE attrelid = to_regclass('elier.docs') AND attname = 'ord' AND NOT attisdropped) THEN
-        DROP VIEW elier.docs;
-    END IF;
     IF to_regclass('elier.docs') IS NULL THEN
         CREATE VIEW elier.docs AS
         SELECT 0::bigint AS build_id, 0::integer AS id,
@@ -86,7 +81,6 @@ BEGIN
     END IF;
 END
 $$;
-
 -- elier.skus is the live build's sku stock, for the cart's check (the cart
 -- reads nothing else of the catalogue): one row a sku, switched with
 -- elier.docs in the same swap. An empty placeholder until the first swap.

@@ -148,6 +148,9 @@ func swap(ctx context.Context, conn *pgxpool.Conn, id int64, docsSchema string, 
 		}
 		for attempt := 1; ; attempt++ {
 			err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error { // a savepoint
+				if _, err := sp.Exec(ctx, sql.Must("swap_format1.sql")); err != nil {
+					return err
+				}
 				_, err := sp.Exec(ctx, stmt)
 				return err
 			})

@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -309,4 +310,58 @@ func TestIncrementalAlternatingExports(t *testing.T) {
 		mustRebuild(t, pool, dir, opt)
 		sameCatalogue(t, fmt.Sprintf("after the rollback, load %d", i+1), snapshot(t, pool), want[dir])
 	}
+}
+
+// TestUpgradeFromFirstFormat: a database whose live build is of the first
+// storage format (a view with ord) keeps serving it until a load of this
+// format swaps in, which is full; the old build cannot be rolled back to.
+func TestUpgradeFromFirstFormat(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	ctx := context.Background()
+	for _, stmt := range []string{
+		"CREATE SCHEMA elier",
+		`CREATE TABLE elier.builds (id bigint PRIMARY KEY, schema_name text NOT NULL UNIQUE,
+			state text NOT NULL, started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz,
+			swapped_at timestamptz, source_dir text NOT NULL DEFAULT '', sources jsonb NOT NULL DEFAULT '{}',
+			counts jsonb NOT NULL DEFAULT '{}', summary jsonb NOT NULL DEFAULT '{}')`,
+		"CREATE SEQUENCE elier.build_id_seq",
+		"SELECT setval('elier.build_id_seq', 1)",
+		"CREATE SCHEMA elier_b1",
+		"CREATE TABLE elier_b1.docs (id int PRIMARY KEY, ord int, list_item text, product text, styles text, related text)",
+		`INSERT INTO elier_b1.docs VALUES (1, 1, '{"id":1}', '{"id":1,"old":true}', '{}', '[]')`,
+		"INSERT INTO elier.builds (id, schema_name, state) VALUES (1, 'elier_b1', 'live')",
+		"CREATE VIEW elier.docs AS SELECT 1::bigint AS build_id, id, ord, list_item, product, styles, related FROM elier_b1.docs",
+	} {
+		if _, err := pool.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	// The catalogue's migration leaves the old build serving.
+	if err := installCatalog(ctx, mustAcquire(t, pool)); err != nil {
+		t.Fatal(err)
+	}
+	if got := doc(t, pool, "product", 1); got != `{"id":1,"old":true}` {
+		t.Fatalf("before the first load of this format: %s", got)
+	}
+	s := mustRebuild(t, pool, fixtureDir)
+	if s.Kind != KindFull || s.BaseID != 0 {
+		t.Errorf("first load over a first-format build: %s, base %d", s.Kind, s.BaseID)
+	}
+	if got := doc(t, pool, "product", 1); strings.Contains(got, `"old"`) {
+		t.Errorf("still the old build's document: %s", got)
+	}
+	if _, err := Rollback(ctx, pool); !errors.Is(err, ErrNoPrevious) {
+		t.Errorf("rollback to a first-format build: %v, want ErrNoPrevious", err)
+	}
+}
+
+func mustAcquire(t *testing.T, pool *pgxpool.Pool) *pgxpool.Conn {
+	t.Helper()
+	c, err := pool.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Release)
+	return c
 }
