@@ -12,7 +12,7 @@ SEED     ?= 1
 DATA     ?= ./data
 ADDR     ?= :3000
 BIN      := bin
-GOFLAGS_TEST ?= -race -count=1
+GOFLAGS_TEST ?= -race -count=1 -timeout 20m
 
 # with_db runs its argument with DATABASE_URL set, starting the private
 # cluster when none is given.

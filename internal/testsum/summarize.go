@@ -47,6 +47,17 @@ func summarize(in io.Reader, out io.Writer) (summary, error) {
 			}
 		case e.Test == "" && e.Action == "fail":
 			s.pkgFailed++
+			// Tests of this package that never ended (a timeout's panic, a
+			// crash): their output, the goroutine dump included, is the
+			// only account of what hung.
+			for k, lines := range held {
+				if strings.HasPrefix(k, e.Package+"\x00") {
+					for _, o := range lines {
+						fmt.Fprint(out, o)
+					}
+					delete(held, k)
+				}
+			}
 		case e.Test == "":
 		case e.Action == "pass":
 			s.passed++

@@ -55,3 +55,34 @@ func TestSkip(t *testing.T) { t.Skip("no tool here") }
 		t.Error("a skip is not refused under CI, or refused outside it")
 	}
 }
+
+// TestSummarizeTimeout: a package that times out ends with no verdict for
+// its running test; its output (what hung) is still shown.
+func TestSummarizeTimeout(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"go.mod":    "module example.com/y\n\ngo 1.26\n",
+		"y_test.go": "package y\n\nimport (\"testing\"; \"time\")\n\nfunc TestHang(t *testing.T) { t.Log(\"waiting for Godot\"); time.Sleep(time.Minute) }\n",
+	} {
+		if err := os.WriteFile(dir+"/"+name, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("go", "test", "-json", "-timeout", "2s", "./...")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOFLAGS=", "GOWORK=off")
+	stream, _ := cmd.Output()
+	var out strings.Builder
+	s, err := summarize(strings.NewReader(string(stream)), &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.pkgFailed != 1 {
+		t.Errorf("counted %+v; want the package failed", s)
+	}
+	for _, want := range []string{"panic: test timed out", "TestHang"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
