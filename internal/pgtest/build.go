@@ -13,6 +13,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/elier/catalogue/pkg/readmodel"
 	sqlfiles "github.com/elier/catalogue/sql"
 )
 
@@ -82,12 +83,12 @@ func InstallBuild(t testing.TB, url string, id int64, docs []Doc, base int64, no
 			}
 		}
 		var chunks [][]any
-		for i := 0; i < len(docs); i += 1000 {
+		for i := 0; i < len(docs); i += readmodel.ListChunk {
 			var ids []int32
-			for _, d := range docs[i:min(i+1000, len(docs))] {
+			for _, d := range docs[i:min(i+readmodel.ListChunk, len(docs))] {
 				ids = append(ids, d.ID)
 			}
-			chunks = append(chunks, []any{id, int32(i / 1000), ids})
+			chunks = append(chunks, []any{id, int32(i / readmodel.ListChunk), ids})
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"elier", "list_ids"}, []string{"build_id", "chunk", "ids"}, pgx.CopyFromRows(chunks)); err != nil {
 			return err

@@ -312,10 +312,8 @@ func (r *run) documents(ctx context.Context) error {
 // staging tables, the documents built from PostgreSQL's sorts, the staging
 // tables dropped.
 func (r *run) staged(ctx context.Context, job *docJob) (*loader.Result, *diff, error) {
-	table, _ := job.target()
-	skus, _ := job.skuTarget()
-	if _, err := r.lock.conn.Exec(ctx, "TRUNCATE "+table.Sanitize()+", "+skus.Sanitize()); err != nil {
-		return nil, nil, fmt.Errorf("truncating documents: %w", err)
+	if err := job.truncate(ctx); err != nil {
+		return nil, nil, err
 	}
 	r.export.Close()
 	var err error

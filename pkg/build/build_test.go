@@ -335,23 +335,21 @@ func liveState(t *testing.T, pool *pgxpool.Pool) string {
 // buildSchemas lists the build schemas in the database.
 func buildSchemas(t *testing.T, pool *pgxpool.Pool) []string {
 	t.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'elier\_b%' ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return queryStrings(t, pool, `SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'elier\_b%' ORDER BY 1`)
 }
 
 // keptSchemas lists the schemas that hold the live and previous builds'
 // documents.
 func keptSchemas(t *testing.T, pool *pgxpool.Pool) []string {
 	t.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT DISTINCT docs_schema FROM elier.builds
+	return queryStrings(t, pool, `SELECT DISTINCT docs_schema FROM elier.builds
 		WHERE state IN ('live', 'previous') ORDER BY 1`)
+}
+
+// queryStrings returns a one-column query's rows.
+func queryStrings(t *testing.T, pool *pgxpool.Pool, q string) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), q)
 	if err != nil {
 		t.Fatal(err)
 	}

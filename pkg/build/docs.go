@@ -119,10 +119,8 @@ func buildDocs(ctx context.Context, j *docJob) (*diff, error) {
 		d, err = buildRanges(ctx, j, queries, splitRanges(j.products, 1), true)
 		if errors.Is(err, errOutOfOrder) {
 			j.log.Warn("staging tables not in stored order; sorting instead", "err", err)
-			table, _ := j.target()
-			skus, _ := j.skuTarget()
-			if _, err = j.pool.Exec(ctx, "TRUNCATE "+table.Sanitize()+", "+skus.Sanitize()); err != nil {
-				return nil, fmt.Errorf("truncating documents: %w", err)
+			if err = j.truncate(ctx); err != nil {
+				return nil, err
 			}
 			grouped = false
 		}
@@ -168,6 +166,16 @@ func (j *docJob) create(ctx context.Context) error {
 	}
 	if _, err := j.pool.Exec(ctx, sql.Expand(stmt, "schema", pgx.Identifier{j.schema}.Sanitize())); err != nil {
 		return fmt.Errorf("creating the documents table: %w", err)
+	}
+	return nil
+}
+
+// truncate empties the job's targets, for a start over on another path.
+func (j *docJob) truncate(ctx context.Context) error {
+	table, _ := j.target()
+	skus, _ := j.skuTarget()
+	if _, err := j.pool.Exec(ctx, "TRUNCATE "+table.Sanitize()+", "+skus.Sanitize()); err != nil {
+		return fmt.Errorf("truncating documents: %w", err)
 	}
 	return nil
 }

@@ -111,10 +111,15 @@ type exportFile struct {
 
 // Open opens the six files of dir and maps their headers. The error names
 // the file (and the column) that is missing or unreadable.
-func Open(dir string) (*Export, error) {
+func Open(dir string) (*Export, error) { return open(dir, true) }
+
+// open opens the export, the files' SHA-256 taken as they are read when
+// hashed (not on a pass that only reads the parents: the main pass hashes
+// every file).
+func open(dir string, hashed bool) (*Export, error) {
 	e := &Export{Dir: dir}
 	for _, t := range Tables {
-		ef, err := openFile(dir, t)
+		ef, err := openFile(dir, t, hashed)
 		if err != nil {
 			e.Close()
 			return nil, err
@@ -125,7 +130,7 @@ func Open(dir string) (*Export, error) {
 	return e, nil
 }
 
-func openFile(dir string, t Table) (*exportFile, error) {
+func openFile(dir string, t Table, hashed bool) (*exportFile, error) {
 	path := filepath.Join(dir, t.File())
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -143,8 +148,12 @@ func openFile(dir string, t Table) (*exportFile, error) {
 		f.Close()
 		return nil, fmt.Errorf("%s: not a regular file", path)
 	}
-	ef := &exportFile{table: t, path: path, f: f, size: fi.Size(), hash: sha256.New()}
-	ef.counter = &countingReader{r: io.TeeReader(f, ef.hash)}
+	ef := &exportFile{table: t, path: path, f: f, size: fi.Size()}
+	ef.counter = &countingReader{r: f}
+	if hashed {
+		ef.hash = sha256.New()
+		ef.counter.r = io.TeeReader(f, ef.hash)
+	}
 	var sc any
 	switch t {
 	case Products:

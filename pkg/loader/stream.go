@@ -33,7 +33,7 @@ type Parents struct {
 // parent file is reported first, whatever the order the six files of the
 // main pass finish in.
 func ReadParents(ctx context.Context, dir string, opts Options) (*Parents, error) {
-	e, err := Open(dir)
+	e, err := open(dir, false)
 	if err != nil {
 		return nil, err
 	}
