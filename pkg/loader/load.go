@@ -3,7 +3,6 @@ package loader
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -25,6 +24,10 @@ var ErrMissingFile = errors.New("missing input file")
 // ErrTooManyRejects fails a load whose file rejected more than the allowed
 // fraction of its lines.
 var ErrTooManyRejects = errors.New("too many rejected lines")
+
+// ErrChangedDuringLoad means an input file was not the same on the load's
+// read and on its hash's (HashAside): it was written to during the load.
+var ErrChangedDuringLoad = errors.New("the file changed during the load")
 
 // Options configure Load.
 type Options struct {
@@ -104,7 +107,8 @@ type exportFile struct {
 	path    string
 	f       *os.File
 	size    int64
-	hash    hash.Hash
+	hash    hash.Hash  // fed by the read (tee), unless aside is set
+	aside   *asideHash // the file's SHA-256 taken by HashAside
 	counter *countingReader
 	scanner any // *Scanner[T] for the table's row type
 }
@@ -338,7 +342,11 @@ func finishTable[T any](l *load, t Table, src *source[T]) error {
 	if err := src.sc.Err(); err != nil {
 		return fmt.Errorf("reading %s: %w", t.File(), err)
 	}
-	st.SHA256 = hex.EncodeToString(ef.hash.Sum(nil))
+	sum, err := ef.sum(l.ctx)
+	if err != nil {
+		return err
+	}
+	st.SHA256 = sum
 	st.Seconds = time.Since(src.start).Seconds()
 	l.opts.Log.Info("file loaded", "file", t.File(), "read", st.Read, "loaded", st.Loaded,
 		"repaired", st.Repaired, "rejected", st.Rejected, "seconds", round2(st.Seconds))
