@@ -46,8 +46,13 @@ SELECT {{columns}}
 FROM {{schema}}.related WHERE product_id BETWEEN $1 AND $2;
 
 -- name: base
--- The live build's document hashes for one range, in id order: what the new
--- documents are compared with (elier.docs is the base while the load holds
--- the lock).
-SELECT id, h_product, h_styles, h_related
-FROM elier.docs WHERE id BETWEEN $1 AND $2 ORDER BY id;
+-- The base build $3's document hashes for one range, in id order, read from
+-- its lineage {{base_schema}} as its view elier.docs does: what the new
+-- documents are compared with. {{h_input}} is d.h_input, or NULL for a
+-- base of the format before it.
+SELECT d.id, d.h_product, d.h_styles, d.h_related, {{h_input}}
+FROM {{base_schema}}.docs d
+WHERE d.id BETWEEN $1 AND $2 AND d.since <= $3 AND NOT EXISTS (
+    SELECT 1 FROM {{base_schema}}.ends e
+    WHERE e.id = d.id AND e.since = d.since AND e.until <= $3)
+ORDER BY d.id;

@@ -9,17 +9,23 @@
 -- end at or before B.
 -- The h_ columns are 64-bit hashes (xxHash64, as signed integers) of the
 -- product, styles and related bodies: what a rebuild compares to find what
--- changed, and the API's ETags. Indexes come after the COPY (docs_index.sql).
+-- changed, and the API's ETags. h_input hashes the export rows the version
+-- was built from (NULL when the build did not hash them: the staging path):
+-- an incremental build skips building a product whose rows hash the same.
+-- skus holds the ids of the version's skus, whose stock rows go when the
+-- version does. Indexes come after the COPY (docs_index.sql).
 CREATE TABLE {{schema}}.docs (
-    id        integer NOT NULL,
-    since     bigint  NOT NULL,
-    h_product bigint  NOT NULL,
-    h_styles  bigint  NOT NULL,
-    h_related bigint  NOT NULL,
-    list_item text    NOT NULL,
-    product   text    NOT NULL,
-    styles    text    NOT NULL,
-    related   text    NOT NULL
+    id        integer   NOT NULL,
+    since     bigint    NOT NULL,
+    h_product bigint    NOT NULL,
+    h_styles  bigint    NOT NULL,
+    h_related bigint    NOT NULL,
+    h_input   bigint,
+    skus      integer[] NOT NULL,
+    list_item text      NOT NULL,
+    product   text      NOT NULL,
+    styles    text      NOT NULL,
+    related   text      NOT NULL
 );
 
 -- Each sku's stock, written with its product's version (same since) and

@@ -2,15 +2,15 @@
 -- then statistics for the key columns only (the documents are never
 -- filtered on, and sampling them would decompress 30,000 of them).
 -- (id, since) finds a product's versions, or a sku's: one, or a few while
--- incremental builds replace it. stock_product finds a product version's
--- skus when old versions are deleted.
+-- incremental builds replace it. (A version's skus are found through the
+-- ids its docs row lists, so stock needs no second index: each index an
+-- incremental build adds to costs a full page image per leaf it touches.)
 
 -- name: index
 CREATE UNIQUE INDEX docs_pkey ON {{schema}}.docs (id, since);
 -- name: index_skus
 CREATE UNIQUE INDEX stock_pkey ON {{schema}}.stock (id, since);
 -- name: finish
-CREATE INDEX stock_product ON {{schema}}.stock (product_id, since);
 ALTER TABLE {{schema}}.docs ADD CONSTRAINT docs_pkey PRIMARY KEY USING INDEX docs_pkey;
 ALTER TABLE {{schema}}.stock ADD CONSTRAINT stock_pkey PRIMARY KEY USING INDEX stock_pkey;
 ALTER TABLE {{schema}}.docs

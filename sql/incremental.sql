@@ -5,29 +5,20 @@
 -- at any point leaves the lineage as it was.
 
 -- name: stage
-CREATE UNLOGGED TABLE {{schema}}.changes (
-    id        integer NOT NULL,
-    h_product bigint  NOT NULL,
-    h_styles  bigint  NOT NULL,
-    h_related bigint  NOT NULL,
-    list_item text    NOT NULL,
-    product   text    NOT NULL,
-    styles    text    NOT NULL,
-    related   text    NOT NULL
-);
-CREATE UNLOGGED TABLE {{schema}}.changed_skus (
-    id         integer NOT NULL,
-    product_id integer NOT NULL,
-    quantity   integer NOT NULL
-);
+-- The lineage's own tables' columns (since is this build's id).
+CREATE UNLOGGED TABLE {{schema}}.changes (LIKE {{docs_schema}}.docs INCLUDING COMPRESSION);
+CREATE UNLOGGED TABLE {{schema}}.changed_skus (LIKE {{docs_schema}}.stock);
 
--- name: retire_child
--- The previous build $1 is a child of the base (the base was rolled back
--- to): its versions go, and the base's versions it had ended are current
--- again, before this build ends some of them in turn.
-DELETE FROM {{docs_schema}}.docs WHERE since = $1;
 -- name: retire_child_skus
-DELETE FROM {{docs_schema}}.stock WHERE since = $1;
+-- The previous build $1 is a child of the base (the base was rolled back
+-- to): its versions go (their skus' stock first, found through the skus
+-- their documents list), and the base's versions it had ended are current
+-- again, before this build ends some of them in turn.
+DELETE FROM {{docs_schema}}.stock s
+USING (SELECT unnest(skus) AS id FROM {{docs_schema}}.docs WHERE since = $1) v
+WHERE s.id = v.id AND s.since = $1;
+-- name: retire_child
+DELETE FROM {{docs_schema}}.docs WHERE since = $1;
 -- name: reopen
 DELETE FROM {{docs_schema}}.ends WHERE until = $1;
 
@@ -42,23 +33,23 @@ WHERE d.id = ANY($3::integer[]) AND d.since <= $2 AND NOT EXISTS (
     SELECT 1 FROM {{docs_schema}}.ends e WHERE e.id = d.id AND e.since = d.since AND e.until <= $2);
 
 -- name: insert_skus
-INSERT INTO {{docs_schema}}.stock (id, since, product_id, quantity)
-SELECT id, $1, product_id, quantity FROM {{schema}}.changed_skus;
+INSERT INTO {{docs_schema}}.stock SELECT * FROM {{schema}}.changed_skus;
 
 -- name: insert
-INSERT INTO {{docs_schema}}.docs
-    (id, since, h_product, h_styles, h_related, list_item, product, styles, related)
-SELECT id, $1, h_product, h_styles, h_related, list_item, product, styles, related
-FROM {{schema}}.changes;
+INSERT INTO {{docs_schema}}.docs SELECT * FROM {{schema}}.changes;
 
--- name: gc
+-- name: gc_skus
 -- Versions no kept build can see: ended at or before $1, the oldest build
--- kept in this lineage. Best effort, after the swap: their documents and
--- stock first, then their ends.
+-- kept in this lineage. Best effort, after the swap: their skus' stock
+-- first (found by the skus their documents list, through stock's primary
+-- key), then their documents, then their ends.
+DELETE FROM {{docs_schema}}.stock s
+USING (SELECT unnest(d.skus) AS id, d.since
+       FROM {{docs_schema}}.docs d JOIN {{docs_schema}}.ends e ON e.id = d.id AND e.since = d.since
+       WHERE e.until <= $1) v
+WHERE s.id = v.id AND s.since = v.since;
+-- name: gc
 DELETE FROM {{docs_schema}}.docs d USING {{docs_schema}}.ends e
 WHERE e.id = d.id AND e.since = d.since AND e.until <= $1;
--- name: gc_skus
-DELETE FROM {{docs_schema}}.stock s USING {{docs_schema}}.ends e
-WHERE e.id = s.product_id AND e.since = s.since AND e.until <= $1;
 -- name: gc_ends
 DELETE FROM {{docs_schema}}.ends WHERE until <= $1;

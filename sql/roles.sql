@@ -66,6 +66,10 @@ BEGIN
     -- PostgreSQL 15 no longer lets PUBLIC create in schema public; older
     -- servers did.
     REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+    -- The loader compresses the full-page images of its own writes
+    -- (wal_compression, a superuser setting, per session): most of an
+    -- incremental build's WAL is index pages it touches first.
+    GRANT SET ON PARAMETER wal_compression TO elier_owner;
 
     -- Ownership of what exists already (a database loaded before the roles
     -- were introduced, as a superuser): the loader must be able to swap the

@@ -65,6 +65,7 @@ func openPool(ctx context.Context, d dbFlags, conns int32) (*pgxpool.Pool, error
 	}
 	cfg.MaxConns = conns
 	cfg.MinConns = 0
+	build.ConfigurePool(cfg)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connecting: %w", err)

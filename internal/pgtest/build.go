@@ -58,18 +58,22 @@ func InstallBuild(t testing.TB, url string, id int64, docs []Doc, base int64, no
 		if _, err := tx.Exec(ctx, sqlfiles.Expand(sqlfiles.Must("docs.sql"), "schema", schema)); err != nil {
 			return err
 		}
+		stock, err := skusOf(docs, id)
+		if err != nil {
+			return err
+		}
+		skus := map[int32][]int32{}
+		for _, st := range stock {
+			skus[st[2].(int32)] = append(skus[st[2].(int32)], st[0].(int32))
+		}
 		rows := make([][]any, len(docs))
 		for i, d := range docs {
-			rows[i] = []any{d.ID, id, Hash(d.Product), Hash(d.Styles), Hash(d.Related),
+			rows[i] = []any{d.ID, id, Hash(d.Product), Hash(d.Styles), Hash(d.Related), append([]int32{}, skus[d.ID]...),
 				string(d.ListItem), string(d.Product), string(d.Styles), string(d.Related)}
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{schema, "docs"},
-			[]string{"id", "since", "h_product", "h_styles", "h_related", "list_item", "product", "styles", "related"},
+			[]string{"id", "since", "h_product", "h_styles", "h_related", "skus", "list_item", "product", "styles", "related"},
 			pgx.CopyFromRows(rows)); err != nil {
-			return err
-		}
-		stock, err := skusOf(docs, id)
-		if err != nil {
 			return err
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{schema, "stock"}, []string{"id", "since", "product_id", "quantity"},
@@ -102,7 +106,7 @@ func InstallBuild(t testing.TB, url string, id int64, docs []Doc, base int64, no
 			}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO elier.builds (id, schema_name, state, docs_schema, base_id, changed, format)
-			VALUES ($1, $2, 'building', $2, $3, $4, 2)`, id, schema, baseID, changed); err != nil {
+			VALUES ($1, $2, 'building', $2, $3, $4, 3)`, id, schema, baseID, changed); err != nil {
 			return err
 		}
 		swap := sqlfiles.Expand(sqlfiles.Must("swap.sql"), "docs_schema", schema, "build_id", strconv.FormatInt(id, 10))

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/elier/catalogue/pkg/loader"
@@ -41,7 +42,12 @@ var (
 
 // Format is the documents' storage format. A live build of another format
 // (an older release's) is never the base of an incremental build.
-const Format = 2
+const Format = 3
+
+// servable says whether a build of the given storage format can be served
+// (and so rolled back to): format 2 lacks only what loads use (h_input,
+// skus), and its views are format 3's.
+func servable(format int) bool { return format == 2 || format == Format }
 
 // Kinds of build.
 const (
@@ -72,6 +78,29 @@ type Options struct {
 // Conns is the pool size a load with ranges document ranges needs: the
 // lock holder, a COPY per input file, and per range six streams, the base's
 // hashes and the document COPYs.
+// ConfigurePool makes every connection of a load's pool compress the
+// full-page images it writes to the WAL (wal_compression = lz4, or pglz
+// where the server lacks lz4), whatever the server's default: most of an
+// incremental build's WAL is the first touch of index pages since the last
+// checkpoint. Best effort: a role without the right (see sql/roles.sql)
+// writes as the server says.
+func ConfigurePool(cfg *pgxpool.Config) {
+	prev := cfg.AfterConnect
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		if prev != nil {
+			if err := prev(ctx, c); err != nil {
+				return err
+			}
+		}
+		for _, v := range []string{"lz4", "pglz"} {
+			if _, err := c.Exec(ctx, "SET wal_compression = "+v); err == nil {
+				break
+			}
+		}
+		return nil
+	}
+}
+
 func Conns(ranges int) int32 {
 	return int32(1 + max(len(loader.Tables), connsPerRange*max(ranges, 1)))
 }
@@ -89,6 +118,10 @@ type Summary struct {
 	// Documents is the product rows written: all of them in a full build,
 	// the changed and added ones in an incremental build.
 	Documents int64 `json:"documents"`
+	// Built is the products whose documents were built in Go; an
+	// incremental build skips the products whose export rows are the
+	// base's (their documents are too), the others it builds and compares.
+	Built int64 `json:"products_built"`
 	// Prewarmed is the pages of the new build (documents and index) read
 	// into shared_buffers before the swap (0: pg_prewarm unavailable or an
 	// incremental build, whose lineage is already being read).
@@ -224,7 +257,7 @@ func (r *run) prepare(ctx context.Context) error {
 		r.docsSchema, kind = r.base.docsSchema, KindIncremental
 	}
 	r.sum = &Summary{BuildID: r.id, Schema: r.schema, Kind: kind}
-	if r.base != nil && r.base.format == Format {
+	if r.base != nil && servable(r.base.format) {
 		r.sum.BaseID = r.base.id
 	}
 	r.log = r.log.With("build_id", r.id, "kind", kind)
@@ -267,7 +300,7 @@ func (r *run) release() {
 func (r *run) documents(ctx context.Context) error {
 	job := &docJob{
 		pool: r.pool, schema: r.schema, ranges: r.opts.Ranges, since: r.id, log: r.log,
-		compare: r.sum.BaseID != 0, incremental: r.inc,
+		compare: r.sum.BaseID != 0, incremental: r.inc, base: r.base,
 	}
 	if _, err := r.lock.conn.Exec(ctx, "CREATE SCHEMA "+ident(r.schema)); err != nil {
 		return fmt.Errorf("creating the build's schema: %w", err)
@@ -301,7 +334,7 @@ func (r *run) documents(ctx context.Context) error {
 	}
 	r.sum.Seconds.Documents = time.Since(t).Seconds()
 	r.products, r.diff = &res.Products, d
-	r.sum.Documents = d.written
+	r.sum.Documents, r.sum.Built = d.written, d.built
 	r.sum.Products = d.counts()
 	r.log.Info("documents built", "written", d.written, "unchanged", r.sum.Products.Unchanged,
 		"changed", r.sum.Products.Changed, "added", r.sum.Products.Added, "removed", r.sum.Products.Removed)
@@ -420,7 +453,7 @@ func (r *run) applyChanges(ctx context.Context, tx txExec) error {
 		return sql.Expand(q[name], "schema", ident(r.schema), "docs_schema", ident(r.docsSchema))
 	}
 	if p := r.base.previous; p != nil && p.docsSchema == r.docsSchema && p.id > r.base.id {
-		for _, name := range []string{"retire_child", "retire_child_skus", "reopen"} {
+		for _, name := range []string{"retire_child_skus", "retire_child", "reopen"} {
 			if _, err := tx.Exec(ctx, x(name), p.id); err != nil {
 				return fmt.Errorf("retiring build %d's versions: %w", p.id, err)
 			}
@@ -431,7 +464,7 @@ func (r *run) applyChanges(ctx context.Context, tx txExec) error {
 		return fmt.Errorf("ending replaced versions: %w", err)
 	}
 	for _, name := range []string{"insert", "insert_skus"} {
-		if _, err := tx.Exec(ctx, x(name), r.id); err != nil {
+		if _, err := tx.Exec(ctx, x(name)); err != nil {
 			return fmt.Errorf("writing new versions: %w", err)
 		}
 	}

@@ -46,7 +46,22 @@ func openPool(url string) (*pgxpool.Pool, error) {
 		return nil, err
 	}
 	cfg.MaxConns = Conns(2)
+	ConfigurePool(cfg)
 	return pgxpool.NewWithConfig(context.Background(), cfg)
+}
+
+// TestConfigurePool: a load's connections compress the WAL's full-page
+// images whatever the server's default (off on a stock server).
+func TestConfigurePool(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	var server, session string
+	if err := pool.QueryRow(context.Background(), "SELECT boot_val, current_setting('wal_compression') FROM pg_settings WHERE name = 'wal_compression'").Scan(&server, &session); err != nil {
+		t.Fatal(err)
+	}
+	if session != "lz4" && session != "pglz" {
+		t.Errorf("wal_compression %q in a load's session (server default %q), want lz4 or pglz", session, server)
+	}
 }
 
 // listItemAt reads the list item at a 1-based position of the live build's

@@ -90,7 +90,7 @@ func Rollback(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("finding the previous build: %w", err)
 	}
-	if format != Format {
+	if !servable(format) {
 		return 0, fmt.Errorf("build %d was made by an earlier release (storage format %d, this one serves %d): %w",
 			id, format, Format, ErrNoPrevious)
 	}
@@ -249,7 +249,7 @@ func collectVersions(ctx context.Context, conn *pgxpool.Conn, q map[string]strin
 		return nil
 	}
 	inc := sql.Named("incremental.sql")
-	for _, name := range []string{"gc", "gc_skus", "gc_ends"} {
+	for _, name := range []string{"gc_skus", "gc", "gc_ends"} {
 		if _, err := conn.Exec(ctx, sql.Expand(inc[name], "docs_schema", ident(docsSchema)), *oldest); err != nil {
 			return err
 		}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/elier/catalogue/sql"
 )
 
 // diff is how a build's products compare with its base's.
@@ -14,6 +16,7 @@ type diff struct {
 	unchanged               int64
 	changed, added, removed []int32
 	written                 int64 // document rows written
+	built                   int64 // products whose documents were built
 }
 
 func (d *diff) counts() ProductCounts {
@@ -41,6 +44,7 @@ func mergeDiffs(ds []*diff) *diff {
 	for _, d := range ds {
 		out.unchanged += d.unchanged
 		out.written += d.written
+		out.built += d.built
 		out.changed = append(out.changed, d.changed...)
 		out.added = append(out.added, d.added...)
 		out.removed = append(out.removed, d.removed...)
@@ -85,6 +89,32 @@ func (c *comparer) see(id int32, h [3]int64) (bool, error) {
 	return true, nil
 }
 
+// baseInput returns the base's input hash of product id when the base has
+// a version of it whose rows were hashed; the base's products before id
+// are counted removed.
+func (c *comparer) baseInput(id int32) (int64, bool, error) {
+	if c.base == nil {
+		return 0, false, nil
+	}
+	for c.base.ok && c.base.id < id {
+		c.d.removed = append(c.d.removed, c.base.id)
+		if err := c.base.advance(); err != nil {
+			return 0, false, err
+		}
+	}
+	if !c.base.ok || c.base.id != id || c.base.input == nil {
+		return 0, false, nil
+	}
+	return *c.base.input, true, nil
+}
+
+// same counts the base's current product unchanged: its rows hashed the
+// same (see baseInput).
+func (c *comparer) same() error {
+	c.d.unchanged++
+	return c.base.advance()
+}
+
 // finish counts the base's products after the range's last new one as
 // removed.
 func (c *comparer) finish() error {
@@ -102,19 +132,26 @@ func (c *comparer) finish() error {
 
 // baseStream is the base build's document hashes for one range, in id order.
 type baseStream struct {
-	conn *pgxpool.Conn
-	rows pgx.Rows
-	ok   bool
-	id   int32
-	h    [3]int64
+	conn  *pgxpool.Conn
+	rows  pgx.Rows
+	ok    bool
+	id    int32
+	h     [3]int64
+	input *int64 // h_input; nil when the base did not hash its rows
 }
 
-func openBase(ctx context.Context, pool *pgxpool.Pool, query string, r docRange) (*baseStream, error) {
-	conn, err := pool.Acquire(ctx)
+// openBase streams the hashes of j's base build for range r.
+func openBase(ctx context.Context, j *docJob, r docRange) (*baseStream, error) {
+	input := "d.h_input"
+	if j.base.format < 3 {
+		input = "NULL::bigint" // before h_input
+	}
+	query := sql.Expand(sql.Named("build_queries.sql")["base"], "base_schema", ident(j.base.docsSchema), "h_input", input)
+	conn, err := j.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading the base build's hashes: %w", err)
 	}
-	rows, err := conn.Query(ctx, query, r.lo, r.hi)
+	rows, err := conn.Query(ctx, query, r.lo, r.hi, j.base.id)
 	if err != nil {
 		conn.Release()
 		return nil, fmt.Errorf("reading the base build's hashes: %w", err)
@@ -131,7 +168,8 @@ func (b *baseStream) advance() error {
 		}
 		return nil
 	}
-	if err := b.rows.Scan(&b.id, &b.h[0], &b.h[1], &b.h[2]); err != nil {
+	b.input = nil
+	if err := b.rows.Scan(&b.id, &b.h[0], &b.h[1], &b.h[2], &b.input); err != nil {
 		return fmt.Errorf("reading the base build's hashes: %w", err)
 	}
 	return nil

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/elier/catalogue/pkg/loader"
-	"github.com/elier/catalogue/sql"
 )
 
 // The direct path builds the documents from the CSV files themselves: the
@@ -29,6 +29,11 @@ var errNotGrouped = errors.New("the export is not grouped by product")
 // errNotGrouped when the export is out of order; then nothing of it is
 // kept (the target is truncated by the caller's fallback).
 func (r *run) direct(ctx context.Context, j *docJob) (*loader.Result, *diff, error) {
+	// The files' SHA-256 is taken on the other core while the first pass
+	// reads the parents on this one.
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.export.HashAside(hctx)
 	parents, err := loader.ReadParents(ctx, r.opts.Dir, loader.Options{
 		RejectDir: r.opts.RejectDir, MaxRejectRatio: r.opts.MaxRejectRatio, Log: r.log,
 	})
@@ -71,13 +76,14 @@ func (r *run) direct(ctx context.Context, j *docJob) (*loader.Result, *diff, err
 		var base *baseStream
 		if j.compare {
 			var err error
-			if base, err = openBase(gctx, j.pool, sql.Named("build_queries.sql")["base"], docRange{lo: 0, hi: 1<<31 - 1}); err != nil {
+			if base, err = openBase(gctx, j, docRange{lo: 0, hi: 1<<31 - 1}); err != nil {
 				return err
 			}
 			defer base.close()
 		}
 		src := &docSource{p: streams[loader.Products], f: streams[loader.Features], st: streams[loader.Styles],
 			sk: streams[loader.Skus], ph: streams[loader.Photos], rel: streams[loader.Related]}
+		src.hashInputs()
 		var err error
 		d, err = mergeInto(gctx, j, src, base)
 		return err
@@ -102,6 +108,23 @@ type batchStream struct {
 	i      int
 	cols   []int // docColumns[t][k] is staging column cols[k]
 	keys   int
+	k0, k1 int64
+
+	// The input hash: every row the stream moves past is mixed into input
+	// (rows counts them).
+	input, rows uint64
+	// A mark to come back to: the position, and the batches passed since
+	// (kept, not released); queue holds batches to read again before the
+	// channel's.
+	marked bool
+	at     streamPos
+	held   []*loader.Batch
+	queue  []*loader.Batch
+}
+
+type streamPos struct {
+	cur    *loader.Batch
+	i      int
 	k0, k1 int64
 }
 
@@ -142,12 +165,22 @@ func (s *batchStream) text(i int) []byte { return s.cur.Bytes(s.i, s.cols[i]) }
 // ascends, strictly for products.
 func (s *batchStream) advance() error {
 	if s.cur != nil {
+		s.hashRow()
 		s.i++
 	}
 	for s.cur == nil || s.i >= s.cur.N {
 		if s.cur != nil {
-			loader.Release(s.cur)
+			if s.marked {
+				s.held = append(s.held, s.cur)
+			} else {
+				loader.Release(s.cur)
+			}
 			s.cur = nil
+		}
+		if len(s.queue) > 0 {
+			s.cur, s.i = s.queue[0], 0
+			s.queue = s.queue[1:]
+			continue
 		}
 		select {
 		case b, ok := <-s.in:
@@ -170,8 +203,52 @@ func (s *batchStream) advance() error {
 	return nil
 }
 
+// hashRow adds the current row to the input hash: the row's own hash (the
+// loader's, of its values), mixed in order.
+func (s *batchStream) hashRow() {
+	const prime1, prime2 = 11400714785074694791, 14029467366897019727
+	s.input = bits.RotateLeft64(s.input+s.cur.Hash(s.i)*prime2, 31) * prime1
+	s.rows++
+}
+
+func (s *batchStream) resetInput()      { s.input, s.rows = 0, 0 }
+func (s *batchStream) inputSum() uint64 { return s.input ^ s.rows }
+
+// mark remembers the position, to come back to it with rewind.
+func (s *batchStream) mark() {
+	s.marked, s.held = true, s.held[:0]
+	s.at = streamPos{cur: s.cur, i: s.i, k0: s.k0, k1: s.k1}
+}
+
+// rewind goes back to the mark: the batches passed since are read again.
+func (s *batchStream) rewind() {
+	var again []*loader.Batch
+	if len(s.held) > 0 {
+		again = append(again, s.held[1:]...) // held[0] is the mark's batch
+		if s.cur != nil {
+			again = append(again, s.cur)
+		}
+	}
+	s.queue = append(again, s.queue...)
+	s.cur, s.i, s.k0, s.k1 = s.at.cur, s.at.i, s.at.k0, s.at.k1
+	s.marked, s.held = false, s.held[:0]
+}
+
+// unmark forgets the mark, releasing the batches passed since.
+func (s *batchStream) unmark() {
+	for _, b := range s.held {
+		loader.Release(b)
+	}
+	s.marked, s.held = false, s.held[:0]
+}
+
 // drain releases what is left of the stream.
 func (s *batchStream) drain() {
+	s.unmark()
+	for _, b := range s.queue {
+		loader.Release(b)
+	}
+	s.queue = nil
 	if s.cur != nil {
 		loader.Release(s.cur)
 		s.cur = nil

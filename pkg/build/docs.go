@@ -77,28 +77,37 @@ type docJob struct {
 	products *loader.IDSet
 	grouped  bool // the loader saw every file grouped by product
 	ranges   int
-	since    int64 // the build id, a full build's docs.since
+	since    int64 // the build id: the versions' since
 	log      *slog.Logger
-	// compare: hash-compare with the live build (elier.docs); incremental:
-	// write only what differs, into the changes table.
+	// compare: hash-compare with the live build, base (its id and the
+	// schema of its lineage); incremental: write only what differs, into
+	// the changes table, which has the lineage's columns.
 	compare, incremental bool
+	base                 *baseBuild
 }
 
-// skuTarget is the table the skus' stock goes to and its columns.
-func (j *docJob) skuTarget() (pgx.Identifier, []string) {
+// docsColumns and stockColumns are the columns of a lineage's docs and
+// stock tables (sql/docs.sql), in the order the COPYs send them.
+var (
+	docsColumns = []string{"id", "since", "h_product", "h_styles", "h_related", "h_input", "skus",
+		"list_item", "product", "styles", "related"}
+	stockColumns = []string{"since", "id", "product_id", "quantity"}
+)
+
+// skuTarget is the table the skus' stock goes to.
+func (j *docJob) skuTarget() pgx.Identifier {
 	if j.incremental {
-		return pgx.Identifier{j.schema, "changed_skus"}, []string{"id", "product_id", "quantity"}
+		return pgx.Identifier{j.schema, "changed_skus"}
 	}
-	return pgx.Identifier{j.schema, "stock"}, []string{"since", "id", "product_id", "quantity"}
+	return pgx.Identifier{j.schema, "stock"}
 }
 
-// target is the table the documents go to and its columns.
-func (j *docJob) target() (pgx.Identifier, []string) {
-	cols := []string{"id", "h_product", "h_styles", "h_related", "list_item", "product", "styles", "related"}
+// target is the table the documents go to.
+func (j *docJob) target() pgx.Identifier {
 	if j.incremental {
-		return pgx.Identifier{j.schema, "changes"}, cols
+		return pgx.Identifier{j.schema, "changes"}
 	}
-	return pgx.Identifier{j.schema, "docs"}, append([]string{"since"}, cols...)
+	return pgx.Identifier{j.schema, "docs"}
 }
 
 // buildDocs fills the job's target from the staging tables. When the loader
@@ -160,11 +169,11 @@ func tableNamed(name string) loader.Table {
 // create makes the job's target table: a full build's docs table, or an
 // incremental build's changes table.
 func (j *docJob) create(ctx context.Context) error {
-	stmt := sql.Must("docs.sql")
+	stmt := sql.Expand(sql.Must("docs.sql"), "schema", ident(j.schema))
 	if j.incremental {
-		stmt = sql.Named("incremental.sql")["stage"]
+		stmt = sql.Expand(sql.Named("incremental.sql")["stage"], "schema", ident(j.schema), "docs_schema", ident(j.base.docsSchema))
 	}
-	if _, err := j.pool.Exec(ctx, sql.Expand(stmt, "schema", pgx.Identifier{j.schema}.Sanitize())); err != nil {
+	if _, err := j.pool.Exec(ctx, stmt); err != nil {
 		return fmt.Errorf("creating the documents table: %w", err)
 	}
 	return nil
@@ -172,9 +181,7 @@ func (j *docJob) create(ctx context.Context) error {
 
 // truncate empties the job's targets, for a start over on another path.
 func (j *docJob) truncate(ctx context.Context) error {
-	table, _ := j.target()
-	skus, _ := j.skuTarget()
-	if _, err := j.pool.Exec(ctx, "TRUNCATE "+table.Sanitize()+", "+skus.Sanitize()); err != nil {
+	if _, err := j.pool.Exec(ctx, "TRUNCATE "+j.target().Sanitize()+", "+j.skuTarget().Sanitize()); err != nil {
 		return fmt.Errorf("truncating documents: %w", err)
 	}
 	return nil
@@ -397,7 +404,7 @@ func buildRange(ctx context.Context, j *docJob, queries map[string]string, r doc
 		})
 	}
 	if j.compare {
-		wg.Go(func() { base, errs[len(names)] = openBase(ctx, j.pool, queries["base"], r) })
+		wg.Go(func() { base, errs[len(names)] = openBase(ctx, j, r) })
 	}
 	wg.Wait()
 	for i, s := range opened {
@@ -433,11 +440,7 @@ func mergeInto(ctx context.Context, j *docJob, src *docSource, base *baseStream)
 		defer close(skuBatches)
 		return produce(gctx, src, cmp, batches, skuBatches)
 	})
-	table, columns := j.target()
-	var since any
-	if !j.incremental {
-		since = j.since
-	}
+	table := j.target()
 	g.Go(func() error { return copySkus(gctx, j, skuBatches) })
 	var total atomic.Int64
 	for range copyStreams {
@@ -447,7 +450,7 @@ func mergeInto(ctx context.Context, j *docJob, src *docSource, base *baseStream)
 				return fmt.Errorf("building documents: %w", err)
 			}
 			defer conn.Release()
-			n, err := conn.CopyFrom(gctx, table, columns, &batchSource{ctx: gctx, in: batches, since: since})
+			n, err := conn.CopyFrom(gctx, table, docsColumns, &batchSource{ctx: gctx, in: batches, since: j.since})
 			total.Add(n)
 			if err != nil {
 				return fmt.Errorf("building documents: %w", err)
@@ -472,7 +475,18 @@ func produce(ctx context.Context, src *docSource, cmp *comparer, out chan<- *doc
 		b := batchPool.Get().(*docBatch)
 		b.reset()
 		var stock [][]any
-		for len(b.rows) < batchRows && src.Next() {
+		for len(b.rows) < batchRows && !src.done() {
+			skipped, err := skipUnchanged(src, cmp)
+			if err != nil {
+				return err
+			}
+			if skipped {
+				continue
+			}
+			if !src.Next() {
+				break
+			}
+			cmp.d.built++
 			write, err := cmp.see(src.id, src.hashes)
 			if err != nil {
 				return err
@@ -510,6 +524,24 @@ func produce(ctx context.Context, src *docSource, cmp *comparer, out chan<- *doc
 	}
 }
 
+// skipUnchanged moves src past its current product without building it
+// when the build is incremental and the product's rows hash as the base's
+// version did: its documents are the base's.
+func skipUnchanged(src *docSource, cmp *comparer) (bool, error) {
+	if !cmp.incremental || src.inputs == nil {
+		return false, nil
+	}
+	h, ok, err := cmp.baseInput(int32(src.p.key()))
+	if err != nil || !ok {
+		return false, err
+	}
+	same, err := src.skipIf(h)
+	if err != nil || !same {
+		return false, err
+	}
+	return true, cmp.same()
+}
+
 // copySkus COPYs the written products' skus' stock into the job's sku
 // table (a full build's skus, an incremental build's changed_skus).
 func copySkus(ctx context.Context, j *docJob, in <-chan [][]any) error {
@@ -518,7 +550,6 @@ func copySkus(ctx context.Context, j *docJob, in <-chan [][]any) error {
 		return fmt.Errorf("writing the skus' stock: %w", err)
 	}
 	defer conn.Release()
-	table, columns := j.skuTarget()
 	var cur [][]any
 	i := 0
 	row := make([]any, 0, 4)
@@ -534,15 +565,11 @@ func copySkus(ctx context.Context, j *docJob, in <-chan [][]any) error {
 				return nil, ctx.Err()
 			}
 		}
-		row = row[:0]
-		if !j.incremental {
-			row = append(row, j.since)
-		}
-		row = append(row, cur[i]...)
+		row = append(append(row[:0], j.since), cur[i]...)
 		i++
 		return row, nil
 	})
-	if _, err := conn.CopyFrom(ctx, table, columns, src); err != nil {
+	if _, err := conn.CopyFrom(ctx, j.skuTarget(), stockColumns, src); err != nil {
 		return fmt.Errorf("writing the skus' stock: %w", err)
 	}
 	return nil
@@ -554,37 +581,48 @@ const (
 	connsPerRange = 6 + 1 + copyStreams + 1 // streams, base, docs COPYs, skus COPY
 )
 
-// docBatch holds finished documents, their bytes in one arena.
+// docBatch holds finished documents, their bytes in one arena, their skus'
+// ids in another.
 type docBatch struct {
 	arena []byte
+	skus  []int32
 	rows  []docRow
 }
 
 type docRow struct {
-	id     int32
-	hashes [3]int64
-	end    [4]int // arena offsets where list, product, styles, related end
+	id      int32
+	hashes  [3]int64
+	input   any    // h_input: an int64, or nil when not hashed
+	end     [4]int // arena offsets where list, product, styles, related end
+	skusEnd int    // offset in skus where this row's end
 }
 
 var batchPool = sync.Pool{New: func() any { return &docBatch{} }}
 
-func (b *docBatch) reset() { b.arena, b.rows = b.arena[:0], b.rows[:0] }
+func (b *docBatch) reset() { b.arena, b.skus, b.rows = b.arena[:0], b.skus[:0], b.rows[:0] }
 
 func (b *docBatch) add(d *docSource) {
 	r := docRow{id: d.id, hashes: d.hashes}
+	if d.inputOK {
+		r.input = d.input
+	}
 	for i, part := range [4][]byte{d.list, d.prod, d.styles, d.related} {
 		b.arena = append(b.arena, part...)
 		r.end[i] = len(b.arena)
 	}
+	for _, sk := range d.skus {
+		b.skus = append(b.skus, sk[0])
+	}
+	r.skusEnd = len(b.skus)
 	b.rows = append(b.rows, r)
 }
 
-// batchSource feeds batches from a channel to one COPY: the target's
-// columns, led by since when it is set (a full build's docs table).
+// batchSource feeds batches from a channel to one COPY, in docsColumns'
+// order.
 type batchSource struct {
 	ctx   context.Context
 	in    <-chan *docBatch
-	since any
+	since int64
 	cur   *docBatch
 	i     int
 	vals  []any
@@ -610,16 +648,17 @@ func (s *batchSource) Next() bool {
 	}
 	r := s.cur.rows[s.i]
 	s.i++
-	start := 0
+	start, skus := 0, 0
 	if s.i > 1 {
-		start = s.cur.rows[s.i-2].end[3]
+		prev := &s.cur.rows[s.i-2]
+		start, skus = prev.end[3], prev.skusEnd
 	}
 	a := s.cur.arena
-	s.vals = s.vals[:0]
-	if s.since != nil {
-		s.vals = append(s.vals, s.since)
+	ids := s.cur.skus[skus:r.skusEnd:r.skusEnd]
+	if ids == nil {
+		ids = []int32{} // no skus: an empty array, not NULL
 	}
-	s.vals = append(s.vals, r.id, r.hashes[0], r.hashes[1], r.hashes[2],
+	s.vals = append(s.vals[:0], r.id, s.since, r.hashes[0], r.hashes[1], r.hashes[2], r.input, ids,
 		a[start:r.end[0]], a[r.end[0]:r.end[1]], a[r.end[1]:r.end[2]], a[r.end[2]:r.end[3]])
 	return true
 }
@@ -636,6 +675,88 @@ type docSource struct {
 	hashes                [3]int64   // of prod, styles, related
 	skus                  [][2]int32 // the product's skus: id, quantity
 	err                   error
+
+	// The input hash of the product's rows (h_input), when every stream
+	// hashes its rows (the direct path's do; the staging path's do not).
+	inputs  []inputStream
+	input   int64
+	inputOK bool
+}
+
+// inputStream is a rowStream that hashes the rows it moves past and can go
+// back to a mark: what lets an incremental build skip a product whose rows
+// are the base's.
+type inputStream interface {
+	rowStream
+	resetInput()
+	inputSum() uint64
+	mark()
+	rewind()
+	unmark()
+}
+
+// hashInputs makes src hash its rows, when all six streams can.
+func (d *docSource) hashInputs() {
+	d.inputs = d.inputs[:0]
+	for _, s := range [...]rowStream{d.p, d.f, d.st, d.sk, d.ph, d.rel} {
+		is, ok := s.(inputStream)
+		if !ok {
+			d.inputs = nil
+			return
+		}
+		d.inputs = append(d.inputs, is)
+	}
+}
+
+func (d *docSource) resetInputs() {
+	for _, s := range d.inputs {
+		s.resetInput()
+	}
+}
+
+// inputHash combines the six streams' hashes of the product's rows.
+func (d *docSource) inputHash() int64 {
+	var b [6 * 8]byte
+	for i, s := range d.inputs {
+		binary.LittleEndian.PutUint64(b[8*i:], s.inputSum())
+	}
+	return int64(xxhash.Sum64(b[:]))
+}
+
+// skipIf moves past the current product without building its documents
+// when its rows hash to h (the base's h_input for it), and reports whether
+// it did; otherwise it leaves every stream where it was.
+func (d *docSource) skipIf(h int64) (bool, error) {
+	id := d.p.key()
+	d.resetInputs()
+	for _, s := range d.inputs {
+		s.mark()
+	}
+	if err := d.p.advance(); err != nil {
+		return false, err
+	}
+	for _, c := range d.inputs[1:] {
+		for c.key() == id {
+			if err := c.advance(); err != nil {
+				return false, err
+			}
+		}
+	}
+	if err := d.checkChildren(id); err != nil {
+		return false, err
+	}
+	same := d.inputHash() == h
+	for _, s := range d.inputs {
+		if same {
+			s.unmark()
+		} else {
+			s.rewind()
+		}
+	}
+	if same {
+		d.id = int32(id)
+	}
+	return same, nil
 }
 
 // Next builds the next product's documents.
@@ -651,6 +772,7 @@ func (d *docSource) done() bool { return d.p.key() == -1 }
 
 func (d *docSource) build() error {
 	id := d.p.key()
+	d.resetInputs()
 	if err := d.buildProduct(id); err != nil {
 		return err
 	}
@@ -660,16 +782,29 @@ func (d *docSource) build() error {
 	if err := d.buildRelated(id); err != nil {
 		return err
 	}
-	// Children sort by product id like the products do, so after this
-	// product none may still point at an id at or below it.
+	if err := d.checkChildren(id); err != nil {
+		return err
+	}
+	d.id = int32(id)
+	d.hashes = [3]int64{hashOf(d.prod), hashOf(d.styles), hashOf(d.related)}
+	if err := d.p.advance(); err != nil {
+		return err
+	}
+	if d.inputOK = d.inputs != nil; d.inputOK {
+		d.input = d.inputHash()
+	}
+	return nil
+}
+
+// checkChildren: children sort by product id like the products do, so
+// after product id none may still point at an id at or below it.
+func (d *docSource) checkChildren(id int64) error {
 	for _, c := range [...]rowStream{d.f, d.st, d.sk, d.ph, d.rel} {
 		if k := c.key(); k != -1 && k <= id {
 			return fmt.Errorf("building documents: %s row for product %d after product %d: %w", c.table(), k, id, errOutOfOrder)
 		}
 	}
-	d.id = int32(id)
-	d.hashes = [3]int64{hashOf(d.prod), hashOf(d.styles), hashOf(d.related)}
-	return d.p.advance()
+	return nil
 }
 
 // buildProduct writes the list item and GET /products/:id.
@@ -830,6 +965,14 @@ func appendJSONString(b, s []byte) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight plain bytes at a time: nearly every string (URLs, names)
+		// is ASCII with nothing to escape.
+		for i+8 <= len(s) && needsEscape(binary.LittleEndian.Uint64(s[i:])) == 0 {
+			i += 8
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' && c < 0x80 {
 			i++
@@ -868,4 +1011,16 @@ func appendJSONString(b, s []byte) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// needsEscape is non-zero when one of the 8 bytes of w is a control
+// character (< 0x20), a quote, a backslash or not ASCII (>= 0x80): the
+// bytes appendJSONString must look at one by one. (x - k*lo) &^ x & hi is
+// non-zero exactly when some byte of x is below k (the classic has-less
+// test: a borrow only crosses into a byte after a byte that is below k).
+func needsEscape(w uint64) uint64 {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	q := w ^ (lo * '"')
+	b := w ^ (lo * '\\')
+	return ((w-lo*0x20)&^w | (q-lo)&^q | (b-lo)&^b | w) & hi
 }

@@ -2,6 +2,7 @@ package build
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -88,4 +89,28 @@ func FuzzAppendJSONString(f *testing.F) {
 		}
 		checkEscape(t, s)
 	})
+}
+
+func TestNeedsEscape(t *testing.T) {
+	// Every byte value in every position of an otherwise plain word.
+	for pos := range 8 {
+		for c := range 256 {
+			w := []byte("abcdefgh")
+			w[pos] = byte(c)
+			want := c < 0x20 || c == '"' || c == '\\' || c >= 0x80
+			got := needsEscape(binary.LittleEndian.Uint64(w)) != 0
+			if got != want {
+				t.Fatalf("byte %#x at %d: needsEscape %v, want %v", c, pos, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkAppendJSONString(b *testing.B) {
+	s := []byte("https://images.unsplash.com/photo-1501088430049-71c79fa3283e?ixlib=rb-1.2.1&auto=format&fit=crop&w=668&q=80")
+	buf := make([]byte, 0, 256)
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		buf = appendJSONString(buf[:0], s)
+	}
 }

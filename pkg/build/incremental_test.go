@@ -365,3 +365,88 @@ func mustAcquire(t *testing.T, pool *pgxpool.Pool) *pgxpool.Conn {
 	t.Cleanup(c.Release)
 	return c
 }
+
+// TestIncrementalSkipsUnchangedRows: an incremental build builds only the
+// products whose export rows changed (the rest are skipped by the input
+// hash, their documents being the base's): none for the same export, one
+// for a single sku's stock changed, and the catalogue is still a full
+// build's.
+func TestIncrementalSkipsUnchangedRows(t *testing.T) {
+	t.Parallel()
+	r0 := t.TempDir()
+	if _, err := generate.Write(context.Background(), r0, generate.Options{Products: 2000, Seed: 5}); err != nil {
+		t.Fatal(err)
+	}
+	// One sku's quantity changed: the first data line of skus.csv whose
+	// quantity is a plain number.
+	var changedLine string
+	r1 := copyDir(t, r0, func(name, text string) string {
+		if name != "skus.csv" {
+			return text
+		}
+		lines := strings.SplitAfter(text, "\n")
+		for i, l := range lines[1:] {
+			f := strings.Split(strings.TrimRight(l, "\r\n"), ",")
+			if len(f) == 4 && f[3] != "" && f[3][0] >= '0' && f[3][0] <= '9' {
+				f[3] = "7" + f[3]
+				lines[i+1] = strings.Join(f, ",") + "\n"
+				changedLine = lines[i+1]
+				break
+			}
+		}
+		return strings.Join(lines, "")
+	})
+	if changedLine == "" {
+		t.Fatal("no sku line to change")
+	}
+	want := fullBuild(t, r1)
+	pool := newPool(t)
+	opt := func(o *Options) { o.MaxRejectRatio = 0.05 }
+	first := mustRebuild(t, pool, r0, opt)
+	if first.Built != first.Products.Added {
+		t.Errorf("full build: %d products built, want all %d", first.Built, first.Products.Added)
+	}
+	same := mustRebuild(t, pool, r0, opt)
+	if same.Kind != KindIncremental || same.Built != 0 || same.Documents != 0 || same.Products.Unchanged != first.Products.Added {
+		t.Errorf("the same export again: %s, %d built, %d documents, %+v", same.Kind, same.Built, same.Documents, same.Products)
+	}
+	one := mustRebuild(t, pool, r1, opt)
+	if one.Built != 1 || one.Products.Changed != 1 || one.Documents != 1 {
+		t.Errorf("one sku's stock changed (%q): %d built, %d documents, %+v", changedLine, one.Built, one.Documents, one.Products)
+	}
+	sameCatalogue(t, "r0 -> r1", snapshot(t, pool), want)
+}
+
+// TestUpgradeFromSecondFormat: a live build of the second storage format
+// (no h_input, no skus in its lineage) is compared with by the first load
+// of this format, which is full (the cache survives: it reports its base);
+// it can still be rolled back to, and a load over it is full again.
+func TestUpgradeFromSecondFormat(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	ctx := context.Background()
+	old := mustRebuild(t, pool, fixtureDir)
+	for _, stmt := range []string{
+		fmt.Sprintf("ALTER TABLE %s.docs DROP COLUMN h_input, DROP COLUMN skus", ident(old.Schema)),
+		fmt.Sprintf("CREATE INDEX stock_product ON %s.stock (product_id, since)", ident(old.Schema)),
+		fmt.Sprintf("UPDATE elier.builds SET format = 2 WHERE id = %d", old.BuildID),
+	} {
+		if _, err := pool.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	want := snapshot(t, pool)
+	s := mustRebuild(t, pool, fixtureDir)
+	if s.Kind != KindFull || s.BaseID != old.BuildID || s.Products.Unchanged != int64(len(want.docs)) {
+		t.Errorf("first load over a second-format build: %s, base %d, %+v", s.Kind, s.BaseID, s.Products)
+	}
+	sameCatalogue(t, "reloaded", snapshot(t, pool), want)
+	if _, err := Rollback(ctx, pool); err != nil {
+		t.Fatalf("rollback to the second-format build: %v", err)
+	}
+	sameCatalogue(t, "rolled back to the second format", snapshot(t, pool), want)
+	if s := mustRebuild(t, pool, fixtureDir); s.Kind != KindFull {
+		t.Errorf("a load over a second-format build: %s", s.Kind)
+	}
+	sameCatalogue(t, "reloaded again", snapshot(t, pool), want)
+}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"sync"
 
+	"github.com/cespare/xxhash/v2"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -83,15 +85,25 @@ func drainTable[T any](l *load, t Table, accept func(r *T, pos int32, v []any) (
 }
 
 // Batch is a run of one file's accepted rows, in file order: each row's
-// staging values (StagingColumns order), copied out of the scanner.
+// staging values (StagingColumns order), copied out of the scanner, and a
+// hash of each row's values.
 type Batch struct {
-	Table Table
-	N     int // rows
-	cols  int
-	ints  []int64
-	spans [][2]int32 // byte values' arena spans; {-1, -1}: NULL
-	arena []byte
+	Table  Table
+	N      int // rows
+	cols   int
+	ints   []int64
+	spans  [][2]int32 // byte values' arena spans; {-1, -1}: NULL
+	arena  []byte
+	hashes []uint64
+	start  int // arena offset where the row being added starts
 }
+
+// Hash is a 64-bit hash (xxHash64 mixed with the values' lengths) of row's
+// values other than its position in the file (pos): rows that hash the
+// same hold the same data, wherever they are in the file. Taken as the row
+// is added, by the file's own goroutine, so that a consumer comparing rows
+// (an incremental build) need not read their bytes.
+func (b *Batch) Hash(row int) uint64 { return b.hashes[row] }
 
 // Int returns row's column col as an integer (booleans are 0 or 1).
 func (b *Batch) Int(row, col int) int64 { return b.ints[row*b.cols+col] }
@@ -130,8 +142,35 @@ func Release(b *Batch) { batchPool.Put(b) }
 func newBatch(t Table) *Batch {
 	b := batchPool.Get().(*Batch)
 	b.Table, b.N, b.cols = t, 0, len(stagingColumns[t])
-	b.ints, b.spans, b.arena = b.ints[:0], b.spans[:0], b.arena[:0]
+	b.ints, b.spans, b.arena, b.hashes, b.start = b.ints[:0], b.spans[:0], b.arena[:0], b.hashes[:0], 0
 	return b
+}
+
+// end completes the row being added: its hash, of every value but the
+// column skip (the row's position; -1: none).
+func (b *Batch) end(skip int) {
+	h := xxhash.Sum64(b.arena[b.start:])
+	first := b.N * b.cols
+	for c := range b.cols {
+		if c == skip {
+			continue
+		}
+		sp := b.spans[first+c]
+		kind := int64(sp[1] - sp[0]) // a text's length
+		if sp[0] < 0 {
+			kind = int64(sp[0]) // spanNull or spanNumber
+		}
+		h = mix(mix(h, uint64(b.ints[first+c])), uint64(kind))
+	}
+	b.hashes = append(b.hashes, h)
+	b.start = len(b.arena)
+	b.N++
+}
+
+// mix is one round of xxHash64's accumulator.
+func mix(acc, v uint64) uint64 {
+	const prime1, prime2 = 11400714785074694791, 14029467366897019727
+	return bits.RotateLeft64(acc+v*prime2, 31) * prime1
 }
 
 func (b *Batch) int(n int64) {
@@ -162,7 +201,7 @@ func (b *Batch) addProduct(r *Product, _ int32, _ *checks) {
 	b.text(r.Description)
 	b.text(r.Category)
 	b.int(int64(r.DefaultPrice))
-	b.N++
+	b.end(-1)
 }
 
 func (b *Batch) addFeature(r *Feature, pos int32, _ *checks) {
@@ -175,7 +214,7 @@ func (b *Batch) addFeature(r *Feature, pos int32, _ *checks) {
 	} else {
 		b.text(r.Value)
 	}
-	b.N++
+	b.end(2)
 }
 
 func (b *Batch) addStyle(r *Style, _ int32, _ *checks) {
@@ -193,7 +232,7 @@ func (b *Batch) addStyle(r *Style, _ int32, _ *checks) {
 	} else {
 		b.int(0)
 	}
-	b.N++
+	b.end(-1)
 }
 
 func (b *Batch) addSku(r *Sku, pos int32, c *checks) {
@@ -203,7 +242,7 @@ func (b *Batch) addSku(r *Sku, pos int32, c *checks) {
 	b.int(int64(pos))
 	b.text(r.Size)
 	b.int(int64(r.Quantity))
-	b.N++
+	b.end(3)
 }
 
 func (b *Batch) addPhoto(r *Photo, pos int32, c *checks) {
@@ -213,7 +252,7 @@ func (b *Batch) addPhoto(r *Photo, pos int32, c *checks) {
 	b.int(int64(pos))
 	b.text(r.URL)
 	b.text(r.ThumbnailURL)
-	b.N++
+	b.end(3)
 }
 
 func (b *Batch) addRelated(r *RelatedProduct, pos int32, _ *checks) {
@@ -221,7 +260,7 @@ func (b *Batch) addRelated(r *RelatedProduct, pos int32, _ *checks) {
 	b.int(int64(r.ProductID))
 	b.int(int64(pos))
 	b.int(int64(r.RelatedID))
-	b.N++
+	b.end(2)
 }
 
 // Stream reads the export e like Load, checking children against parents,
