@@ -238,7 +238,18 @@ func (e *env) export(t *testing.T, seed uint64) string {
 
 func (e *env) exportOf(t *testing.T, products int, seed uint64) string {
 	t.Helper()
-	dir := filepath.Join(e.dir, "exports", fmt.Sprintf("p%d-s%d", products, seed))
+	return e.revisionOf(t, products, seed, 0)
+}
+
+// revisionOf returns revision rev of the export (the generator's
+// `--revision`: the same catalogue rev days later), generated the first time.
+func (e *env) revisionOf(t *testing.T, products int, seed uint64, rev int) string {
+	t.Helper()
+	name := fmt.Sprintf("p%d-s%d", products, seed)
+	if rev > 0 {
+		name += fmt.Sprintf("-r%d", rev)
+	}
+	dir := filepath.Join(e.dir, "exports", name)
 	complete := true
 	for _, f := range csvFiles {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
@@ -248,7 +259,8 @@ func (e *env) exportOf(t *testing.T, products int, seed uint64) string {
 	if complete {
 		return dir
 	}
-	r := e.etl(t, time.Minute, "generate", "--products", strconv.Itoa(products), "--seed", strconv.FormatUint(seed, 10), dir)
+	r := e.etl(t, time.Minute, "generate", "--products", strconv.Itoa(products), "--seed", strconv.FormatUint(seed, 10),
+		"--revision", strconv.Itoa(rev), dir)
 	if r.code != 0 {
 		t.Fatalf("generate: exit %d: %s", r.code, r.stderr)
 	}

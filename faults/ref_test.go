@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -125,159 +124,12 @@ func (r *ref) doc(res string) (refDoc, bool) {
 	return refDoc{}, false
 }
 
-// revision returns revision rev of the export of seed: revision 0 is the
-// generator's output; revision 1 is derived from it (deriveRevision).
-// TODO(faults): use `elier-etl generate --revision R` once it is on main.
+// revision returns revision rev of the export of seed (the generator's
+// --revision: rev days later, about 1% of the products changed, some added
+// and some removed, every other line the same).
 func (e *env) revision(t *testing.T, seed uint64, rev int) string {
 	t.Helper()
-	base := e.export(t, seed)
-	if rev == 0 {
-		return base
-	}
-	dir := fmt.Sprintf("%s-r%d", base, rev)
-	if _, err := os.Stat(filepath.Join(dir, "related.csv")); err == nil {
-		return dir
-	}
-	if err := deriveRevision(base, dir+".tmp", rev); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(dir+".tmp", dir); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// deriveRevision writes into dst the export src as it might be rev days
-// later, deterministically, as a real export changes between two runs: some
-// products renamed, some sku quantities changed, one product removed (with
-// its features, styles, skus, photos and related lines) and one appended.
-// Every other line is byte for byte src's. Lines are edited only where
-// their leading fields are plain integers, so the export's own defects stay
-// as they are.
-func deriveRevision(src, dst string, rev int) error {
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return err
-	}
-	read := func(f string) ([]string, error) {
-		b, err := os.ReadFile(filepath.Join(src, f))
-		if err != nil {
-			return nil, err
-		}
-		return strings.SplitAfter(string(b), "\n"), nil
-	}
-	products, err := read("product.csv")
-	if err != nil {
-		return err
-	}
-	var maxID int
-	for _, l := range products[1:] {
-		if id, ok := leadInts(l, 1); ok {
-			maxID = max(maxID, id[0])
-		}
-	}
-	removed := maxID/2 + rev // one product goes
-	removedStyles := map[int]bool{}
-	edits := map[string]func(l string) (string, bool){
-		"product.csv": func(l string) (string, bool) {
-			id, ok := leadInts(l, 1)
-			switch {
-			case !ok:
-			case id[0] == removed:
-				return "", false
-			case (id[0]+rev)%100 == 0: // renamed: 1% of the products
-				if p := strings.Index(l, `,"`); p > 0 {
-					return l[:p+2] + "Renamed " + l[p+2:], true
-				}
-			}
-			return l, true
-		},
-		"features.csv": dropOf(&removed, 1),
-		"styles.csv": func(l string) (string, bool) {
-			if id, ok := leadInts(l, 2); ok && id[1] == removed {
-				removedStyles[id[0]] = true
-				return "", false
-			}
-			return l, true
-		},
-		"skus.csv": func(l string) (string, bool) {
-			id, ok := leadInts(l, 2)
-			if !ok {
-				return l, true
-			}
-			if removedStyles[id[1]] {
-				return "", false
-			}
-			if (id[0]+rev)%997 == 0 { // a new quantity: 0.1% of the skus
-				body := strings.TrimRight(l, "\r\n")
-				if c := strings.LastIndexByte(body, ','); c > 0 {
-					if q, err := strconv.Atoi(body[c+1:]); err == nil {
-						return body[:c+1] + strconv.Itoa(q+rev) + l[len(body):], true
-					}
-				}
-			}
-			return l, true
-		},
-		"photos.csv": func(l string) (string, bool) {
-			if id, ok := leadInts(l, 2); ok && removedStyles[id[1]] {
-				return "", false
-			}
-			return l, true
-		},
-		"related.csv": func(l string) (string, bool) {
-			if id, ok := leadInts(l, 3); ok && (id[1] == removed || id[2] == removed) {
-				return "", false
-			}
-			return l, true
-		},
-	}
-	// styles before skus and photos: they need the removed product's styles.
-	for _, f := range []string{"product.csv", "features.csv", "styles.csv", "skus.csv", "photos.csv", "related.csv"} {
-		lines, err := read(f)
-		if err != nil {
-			return err
-		}
-		var b strings.Builder
-		b.WriteString(lines[0])
-		for _, l := range lines[1:] {
-			if out, keep := edits[f](l); keep {
-				b.WriteString(out)
-			}
-		}
-		if f == "product.csv" {
-			fmt.Fprintf(&b, "%d,\"Appended Tee %d\",\"New this week\",\"Added by revision %d.\",\"Tops\",42\n", maxID+1, rev, rev)
-		}
-		if err := os.WriteFile(filepath.Join(dst, f), []byte(b.String()), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// dropOf drops the lines whose field i (1-based) is *id.
-func dropOf(id *int, i int) func(string) (string, bool) {
-	return func(l string) (string, bool) {
-		if f, ok := leadInts(l, i+1); ok && f[i] == *id {
-			return "", false
-		}
-		return l, true
-	}
-}
-
-// leadInts parses the first n comma-separated fields of l as integers.
-func leadInts(l string, n int) ([]int, bool) {
-	out := make([]int, 0, n)
-	for range n {
-		f, rest, _ := strings.Cut(l, ",")
-		v, err := strconv.Atoi(f)
-		if err != nil {
-			return nil, false
-		}
-		out, l = append(out, v), rest
-	}
-	return out, true
+	return e.revisionOf(t, e.products, seed, rev)
 }
 
 // swaps records when each build's swap committed, as the moment its NOTIFY
