@@ -120,8 +120,16 @@ func (g *group) run() {
 		g.queue = g.queue[:rest]
 		g.mu.Unlock()
 
+		// An add whose caller's deadline has passed is not sent: its
+		// caller answers that it timed out, and the unit must not land in
+		// the cart behind that answer when it can be helped.
 		live = live[:0]
+		now := time.Now()
 		for _, a := range taken {
+			if !a.deadline.IsZero() && !now.Before(a.deadline) {
+				a.state.CompareAndSwap(addQueued, addAbandoned)
+				continue
+			}
 			if a.state.CompareAndSwap(addQueued, addTaken) {
 				live = append(live, a)
 			}
@@ -141,9 +149,10 @@ func (g *group) commit(adds []*add) {
 	slices.SortStableFunc(adds, func(a, b *add) int { return bytes.Compare(a.session[:], b.session[:]) })
 	err := g.exec(adds)
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && len(adds) > 1 {
+	if errors.As(err, &pe) && !unavailableCode(pe.Code) && len(adds) > 1 {
 		// The server refused one statement and rolled the group back:
 		// nothing of it was committed. Each add alone gets its own answer.
+		// (A server that is away or read-only answers every add alike.)
 		for _, a := range adds {
 			a.err = g.exec([]*add{a})
 		}
