@@ -14,7 +14,8 @@
 #
 # Each POST step also reports what limited it: the CPU the API and
 # PostgreSQL used per request and in all (of the machine's cores), and
-# commits per WAL flush (pg_stat_wal.wal_sync against xact_commit). Needs a
+# commits per WAL flush (pg_stat_wal.wal_sync against xact_commit), and the
+# adds per commit of the API's group commit (pkg/cart, from /metrics). Needs a
 # superuser DATABASE_URL on this machine (ALTER SYSTEM for commit_delay; the
 # server's process tree for CPU): `make bench-cart` gives the private one.
 #
@@ -108,9 +109,22 @@ measured() {
     }')"
 }
 
-# open-loop POSTs: "achieved_req/s p50 p99 p99.9 errors sent"
+# group: "commits adds" of the API's group commits so far (/metrics)
+group() {
+  curl -fs "http://$api/metrics" | awk '$1 == "elier_cart_commits_total" {c = $2} $1 == "elier_cart_committed_adds_total" {a = $2} END {print c + 0, a + 0}'
+}
+# per_commit "C0 A0" "C1 A1": adds per commit between the two
+per_commit() {
+  awk -v x="$1" -v y="$2" 'BEGIN {split(x, p, " "); split(y, q, " "); c = q[1] - p[1]; printf "%.1f", (c > 0 ? (q[2] - p[2]) / c : 0)}'
+}
+
+# open-loop POSTs: "achieved_req/s p50 p99 p99.9 errors sent". One P is
+# plenty for the generator at these rates, and a second one costs it about
+# a quarter more CPU per request in idle-P wakeups (measured), CPU that the
+# server would lose to it; its latencies still count its own delays against
+# the server, never for it.
 run_rate_post() {
-  bin/rate -url "http://$api" -route cart-post -skus "$skus" -sessions "$sessions" -rate "$rate" -duration "$dur" \
+  GOMAXPROCS=1 bin/rate -url "http://$api" -route cart-post -skus "$skus" -sessions "$sessions" -rate "$rate" -duration "$dur" \
     | python3 -c 'import json,sys; m=json.loads(sys.stdin.read()); print(m["achieved_rate"], m["p50_ms"], m["p99_ms"], m["p999_ms"], m["errors"], m["requests"])'
 }
 
@@ -132,32 +146,40 @@ row() { # LABEL "rps p50 p99 err api pg cpu cps"
 run_wrk "http://$api" bench/wrk/ids.lua ROUTE=styles N="$n" >/dev/null # warm the API's cache
 read -r base_rps rest < <(measured run_wrk "http://$api" bench/wrk/ids.lua ROUTE=styles N="$n")
 row "GET /products/:id/styles alone (wrk)" "$base_rps ${rest% *} –"
-row "POST /cart (wrk, closed loop)" "$(measured run_wrk "http://$api" bench/wrk/cart.lua CART=post SKUS="$skus" SESSIONS="$sessions")"
+g0=$(group)
+line=$(measured run_wrk "http://$api" bench/wrk/cart.lua CART=post SKUS="$skus" SESSIONS="$sessions")
+row "POST /cart (wrk, closed loop; $(per_commit "$g0" "$(group)") adds per commit)" "$line"
+g0=$(group)
 read -r ach p50 p99 p999 err sent a pg cpu cps < <(measured run_rate_post)
-echo "| POST /cart at $rate req/s (open loop; achieved $ach, p99.9 $p999 ms) | $ach | $p50 | $p99 | $err | $a | $pg | $cpu% | $cps |"
+echo "| POST /cart at $rate req/s (open loop; achieved $ach, p99.9 $p999 ms; $(per_commit "$g0" "$(group)") adds per commit) | $ach | $p50 | $p99 | $err | $a | $pg | $cpu% | $cps |"
 read -r line < <(measured run_wrk "http://$api" bench/wrk/cart.lua CART=get SESSIONS="$sessions")
 row "GET /cart (wrk, closed loop)" "${line% *} –" # reads flush nothing
 
 # The catalogue while carts are written at $rate req/s.
+g0=$(group)
 run_rate_post >.bench/cart-bg.txt &
 bg=$!
 sleep 0.5
 read -r mixed_rps mp50 mp99 merr < <(run_wrk "http://$api" bench/wrk/ids.lua ROUTE=styles N="$n")
 wait "$bg"
+bgroup=$(per_commit "$g0" "$(group)")
 read -r bach bp50 bp99 _ berr _ <.bench/cart-bg.txt
 ratio=$(awk -v a="$mixed_rps" -v b="$base_rps" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
 # The ratio means what the target means only if the writes kept up.
 behind=$(awk -v a="$bach" -v r="$rate" 'BEGIN {if (a < 0.95 * r) print "; the writes fell behind their rate, so this ratio overstates the target"}')
-echo "| GET /products/:id/styles while POST /cart runs at $rate req/s (those: achieved $bach, p50 $bp50 ms, p99 $bp99 ms, errors $berr$behind) | $mixed_rps (**${ratio}×** alone) | $mp50 | $mp99 | $merr | | | | |"
+echo "| GET /products/:id/styles while POST /cart runs at $rate req/s (those: achieved $bach, p50 $bp50 ms, p99 $bp99 ms, errors $berr, $bgroup adds per commit$behind) | $mixed_rps (**${ratio}×** alone) | $mp50 | $mp99 | $merr | | | | |"
 
 # Group commit: commit_delay makes a committing backend wait (when
 # commit_siblings others are in a transaction) so that one WAL flush
 # covers more commits.
 psql -qX "$DATABASE_URL" -c "ALTER SYSTEM SET commit_delay = $delay" -c "SELECT pg_reload_conf()" >/dev/null
 sleep 1
-row "POST /cart, commit_delay = $delay µs (wrk, closed loop)" "$(measured run_wrk "http://$api" bench/wrk/cart.lua CART=post SKUS="$skus" SESSIONS="$sessions")"
+g0=$(group)
+line=$(measured run_wrk "http://$api" bench/wrk/cart.lua CART=post SKUS="$skus" SESSIONS="$sessions")
+row "POST /cart, commit_delay = $delay µs (wrk, closed loop; $(per_commit "$g0" "$(group)") adds per commit)" "$line"
+g0=$(group)
 read -r ach p50 p99 p999 err sent a pg cpu cps < <(measured run_rate_post)
-echo "| POST /cart at $rate req/s, commit_delay = $delay µs (open loop; achieved $ach, p99.9 $p999 ms) | $ach | $p50 | $p99 | $err | $a | $pg | $cpu% | $cps |"
+echo "| POST /cart at $rate req/s, commit_delay = $delay µs (open loop; achieved $ach, p99.9 $p999 ms; $(per_commit "$g0" "$(group)") adds per commit) | $ach | $p50 | $p99 | $err | $a | $pg | $cpu% | $cps |"
 psql -qX "$DATABASE_URL" -c "ALTER SYSTEM RESET commit_delay" -c "SELECT pg_reload_conf()" >/dev/null
 echo
 echo "Carts afterwards: $(psql -qXAt "$url" -c "SELECT count(*) || ' sessions, ' || (SELECT coalesce(sum(count), 0) FROM elier_cart.items) || ' units' FROM elier_cart.carts"). CPU used is the API's and PostgreSQL's (not wrk's) over the run, as a share of all $(nproc) cores; a commit-bound run shows low CPU and few commits per flush, a CPU-bound one the reverse."

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
+
+	"github.com/elier/catalogue/pkg/cart"
 )
 
 // cartOutcome is what became of one /cart request, for
@@ -39,10 +41,14 @@ func (m *cartMetrics) inc(o cartOutcome) { m.n[o].Add(1) }
 // write writes elier_cart_requests_total, every outcome listed (0
 // included: an alert on a rate needs the series to exist).
 // One family: its TYPE line once (the library's writers add one per call),
-// then a sample per outcome.
-func (m *cartMetrics) write(w io.Writer) {
+// then a sample per outcome. Then the store's group commits: the
+// transactions that committed adds, and the adds they held (their ratio is
+// the mean group size, 1 under light load).
+func (m *cartMetrics) write(w io.Writer, st cart.Stats) {
 	fmt.Fprintln(w, "# TYPE elier_cart_requests_total counter")
 	for o := range numCartOutcomes {
 		fmt.Fprintf(w, "elier_cart_requests_total{outcome=%q} %d\n", o.String(), m.n[o].Load())
 	}
+	fmt.Fprintf(w, "# TYPE elier_cart_commits_total counter\nelier_cart_commits_total %d\n", st.Groups)
+	fmt.Fprintf(w, "# TYPE elier_cart_committed_adds_total counter\nelier_cart_committed_adds_total %d\n", st.Adds)
 }

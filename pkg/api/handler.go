@@ -428,7 +428,7 @@ func (s *server) serveMetrics(ctx *fasthttp.RequestCtx) {
 		stale:        st,
 		staleKnown:   known,
 	})
-	s.cartMetrics.write(&b)
+	s.cartMetrics.write(&b, s.cart.Stats())
 	ctx.Response.Header.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 	ctx.Response.SetBodyRaw(b.Bytes())
 }

@@ -82,12 +82,15 @@ type Store struct {
 	// rewrites it: a fraction of the idle expiry, so an add usually writes
 	// one row.
 	touchEvery time.Duration
+	group      group
 }
 
 // NewStore returns a Store over pool, whose carts expire after idle
 // (Expire). Configure the pool with ConfigurePool first.
 func NewStore(pool *pgxpool.Pool, idle time.Duration) *Store {
-	return &Store{pool: pool, touchEvery: min(idle/100, time.Hour)}
+	s := &Store{pool: pool, touchEvery: min(idle/100, time.Hour)}
+	s.group.store = s
+	return s
 }
 
 // ConfigurePool makes cfg fit for the cart: connections only to a server
@@ -129,39 +132,20 @@ func (s *Store) Ready(ctx context.Context) error {
 // It returns only after the commit is durable. Errors: ErrNoSku,
 // ErrOverStock, ErrFull, ErrUnavailable, ErrNotMigrated.
 //
-// Two statements in one implicit transaction, sent together (one round
-// trip): the session's cart row is locked, then one upsert adds the unit
-// under the stock check. The lock serializes one session's adds, so the
-// distinct-sku limit holds under concurrency; the upsert's ON CONFLICT
+// Concurrent adds commit together (group commit, group.go): one
+// transaction, one round trip and one WAL flush for all the adds waiting
+// while the previous group committed. Each add is still its own pair of
+// statements: the session's cart row is locked, then one upsert adds the
+// unit under the stock check. The lock serializes one session's adds, so
+// the distinct-sku limit holds under concurrency; the upsert's ON CONFLICT
 // re-checks count < quantity against the row's latest version, so
 // concurrent adds of one sku never overshoot the stock.
 func (s *Store) Add(ctx context.Context, session Session, sku int32) (int32, error) {
-	var (
-		count, quantity *int32
-		skus            int64
-	)
-	err := s.retry(ctx, func() error {
-		b := &pgx.Batch{}
-		b.Queue(q["lock"], session[:], s.touchEvery.Seconds())
-		b.Queue(q["add"], session[:], sku, MaxSkus).QueryRow(func(r pgx.Row) error {
-			return r.Scan(&count, &quantity, &skus)
-		})
-		// Close reads up to the server's ReadyForQuery, which follows the
-		// implicit transaction's commit (and its WAL flush): the caller's
-		// 201 comes after that, never after the statement's own answer.
-		return s.pool.SendBatch(ctx, b).Close()
-	})
-	switch {
-	case err != nil:
+	a := &add{session: session, sku: sku, done: make(chan struct{}, 1)}
+	if err := s.group.submit(ctx, a); err != nil {
 		return 0, translate(err, "adding to a cart")
-	case count != nil:
-		return *count, nil
-	case quantity == nil:
-		return 0, fmt.Errorf("sku %d: %w", sku, ErrNoSku)
-	case skus >= MaxSkus:
-		return 0, fmt.Errorf("sku %d: %d skus: %w", sku, skus, ErrFull)
 	}
-	return 0, fmt.Errorf("sku %d: quantity %d: %w", sku, *quantity, ErrOverStock)
+	return a.result()
 }
 
 // List returns session's cart in the order each sku first entered it.

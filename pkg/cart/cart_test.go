@@ -381,3 +381,69 @@ func TestCartSurvivesRebuildAndRollback(t *testing.T) {
 		t.Fatalf("sku 4 is back after the rollback: %d, %v", n, err)
 	}
 }
+
+// TestGroupCommit: concurrent adds of many sessions commit in groups, and
+// an add the server refuses (here a sku whose stock row raises an error)
+// fails alone: the other adds of its group are committed all the same.
+func TestGroupCommit(t *testing.T) {
+	t.Parallel()
+	url := newDB(t)
+	stock := map[int32]int32{}
+	for id := int32(1); id <= 20; id++ {
+		stock[id] = 5
+	}
+	pool := newPool(t, url, false)
+	setStock(t, pool, 1, stock)
+	ctx := context.Background()
+	// Sku 13's quantity is a division by zero: the server's error, in the
+	// middle of whatever group holds that add.
+	if _, err := pool.Exec(ctx, `CREATE OR REPLACE VIEW elier.skus AS
+		SELECT id, CASE WHEN id = 13 THEN quantity / 0 ELSE quantity END AS quantity FROM elier_tx.skus`); err != nil {
+		t.Fatal(err)
+	}
+	s := cart.NewStore(newPool(t, url, true), time.Hour)
+	const sessions, adds = 25, 100 // every (session, sku) pair once
+	session := func(i int) cart.Session { return cart.SessionOf("cookie", []byte{byte(i % sessions)}) }
+	var wg sync.WaitGroup
+	counts, errs := make([]int32, adds), make([]error, adds)
+	for i := range adds {
+		wg.Go(func() { counts[i], errs[i] = s.Add(ctx, session(i), int32(1+i%20)) })
+	}
+	wg.Wait()
+	want := map[cart.Session][]cart.Item{}
+	for i := range adds {
+		sku := int32(1 + i%20)
+		if sku == 13 {
+			if errs[i] == nil || errors.Is(errs[i], cart.ErrUnavailable) || errors.Is(errs[i], cart.ErrNoSku) {
+				t.Errorf("add of sku 13: %v, want the server's error", errs[i])
+			}
+			continue
+		}
+		if errs[i] != nil || counts[i] != 1 {
+			t.Fatalf("add %d (sku %d): %d, %v", i, sku, counts[i], errs[i])
+		}
+		want[session(i)] = append(want[session(i)], cart.Item{SkuID: sku, Count: 1})
+	}
+	for sess, items := range want {
+		got := list(t, s, sess)
+		slices.SortFunc(got, func(a, b cart.Item) int { return int(a.SkuID - b.SkuID) })
+		slices.SortFunc(items, func(a, b cart.Item) int { return int(a.SkuID - b.SkuID) })
+		if !slices.Equal(got, items) {
+			t.Errorf("cart %x: %v, want %v", sess[:4], got, items)
+		}
+	}
+	// Without an error in them, concurrent adds share groups.
+	before := s.Stats()
+	for i := range adds {
+		wg.Go(func() { _, errs[i] = s.Add(ctx, cart.SessionOf("authorization", []byte{byte(i)}), 1) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := s.Stats(); st.Adds-before.Adds != adds || st.Groups-before.Groups >= adds {
+		t.Errorf("stats %+v then %+v: want %d more adds in fewer groups", before, st, adds)
+	}
+}
