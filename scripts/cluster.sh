@@ -303,9 +303,9 @@ postmaster_pid() {
   echo "$pid"
 }
 
-# member_stop N [SIGNAL]: Patroni stops its PostgreSQL on SIGTERM (a leader
-# hands over first when a healthy synchronous standby is there); SIGKILL
-# of both is the crash the failover scenario makes.
+# member_stop N [SIGNAL]: Patroni stops its PostgreSQL on SIGTERM (a
+# leader's then releases the lock, and the standby takes over); SIGKILL of
+# both is the crash the failover scenario makes.
 member_stop() {
   local n=$1 d pid pm
   d=$(member_dir "$n")
@@ -651,6 +651,10 @@ result() { # VERDICT TEXT
   [ "$1" != FAIL ] || failures=$((failures + 1))
 }
 
+# fig NAME VALUE: one figure of the run into $res/figures.txt, which
+# scripts/cluster-test-section.sh turns into the table of targets.
+fig() { echo "$1=$2" >>"$res/figures.txt"; }
+
 run_load() { # NAME DURATION: loadcheck through nginx into $res/NAME.json, in the background
   "$loadcheck" load -url "http://$host:$NGINX_PORT" -d "$2" -rate "$TEST_RATE" -c "$TEST_CONNS" \
     -ids "$CLUSTER_PRODUCTS" >"$res/$1.json" 2>"$res/$1.err" &
@@ -744,6 +748,7 @@ scenario_c() {
   local v
   v=$(load_verdict c)
   [ "${on_leader:-0}" -gt 0 ] || v=FAIL
+  fig c.read_failed "$(jq -r .failed "$res/c.json")"
   result "$v" "(c) standby pg$s stopped (Patroni, SIGTERM) under load via nginx for 8 s: $(load_line c); elier-api sessions on the leader during the outage: $on_leader; APIs back on the standby: $back"
 }
 
@@ -826,6 +831,16 @@ scenario_f() { # NAME SYNC
   [ "$sync" != true ] || [ "$(cart_field "$name" lost)" = 0 ] || v=FAIL
   case $back in not*) v=FAIL ;; esac
   if grep -q "pg_rewind" "$(member_dir "$l")/patroni.log"; then rewound="pg_rewind ran"; else rewound="no pg_rewind needed"; fi
+  fig "$name.new_leader" "$t_new"
+  fig "$name.read_failed" "$(jq -r .failed "$res/$name.json")"
+  fig "$name.reads" "$(jq -r .requests "$res/$name.json")"
+  fig "$name.cart_bad" "$(cart_field "$name" bad)"
+  fig "$name.cart_unavailable" "$(cart_field "$name" unavailable)"
+  fig "$name.cart_last_failure" "$last"
+  fig "$name.acked" "$(cart_field "$name" created)"
+  fig "$name.lost" "$(cart_field "$name" lost)"
+  fig "$name.rejoin" "$t_rejoin"
+  fig "$name.reads_back" "${back%% *}"
   result "$v" "($name) leader pg$l kill -9 (Patroni and postmaster), synchronous_mode=$sync: new leader pg$s after ${t_new} s (target <= $FAILOVER_MAX_SECONDS s); catalogue: $(load_line "$name"); cart: $(cart_line "$name"), last failure ${last} s after the kill (target <= new leader + 2 s); old leader restarted ${FAILOVER_RESTART_AFTER} s later, streaming again after ${t_rejoin} s ($rewound); APIs reading from it again $back"
   patroni_config "synchronous_mode=$PATRONI_SYNCHRONOUS_MODE"
 }
@@ -868,6 +883,11 @@ scenario_g() {
   member_start "$l"
   wait_for 180 "the old leader pg$l streaming from pg$s" streaming "$l"
   wait "$load_pid" || { result FAIL "(g) loadcheck failed: $(cat "$res/g.err")"; return; }
+  fig g.exit "$rc"
+  fig g.message "$msg"
+  fig g.whole "$([ "$b1" = "$b0" ] && [ "$n1" = "$n0" ] && echo "yes (b$b1, $n1 documents)" || echo "NO (b$b0 -> b$b1, $n0 -> $n1 documents)")"
+  fig g.rerun "$rerun"
+  fig g.read_failed "$(jq -r .failed "$res/g.json")"
   [ "$rc" != 0 ] || v=FAIL
   [ "$b1" = "$b0" ] && [ "$n1" = "$n0" ] || v=FAIL
   [ "$rerun" = 0 ] && [ "$b2" -gt "$b0" ] || v=FAIL
@@ -894,6 +914,9 @@ scenario_s() {
   wait "$cart_pid" || { result FAIL "(s) loadcheck cart failed: $(cat "$res/s-cart.err")"; return; }
   wait "$load_pid" || { result FAIL "(s) loadcheck failed: $(cat "$res/s.err")"; return; }
   gap=$(cart_field s max_gap_seconds)
+  fig s.downtime "$gap"
+  fig s.read_failed "$(jq -r .failed "$res/s.json")"
+  fig s.cart_bad "$(cart_field s bad)"
   le "$gap" "$SWITCHOVER_MAX_SECONDS" || v=FAIL
   [ "$(jq -r .failed "$res/s.json")" = 0 ] || v=FAIL
   [ "$(cart_field s bad)" = 0 ] && [ "$(cart_field s lost)" = 0 ] || v=FAIL
@@ -962,6 +985,8 @@ scenario_x() { # NAME FAILSAFE
   else
     cf="cart adds failed from $(rel "$(cart_field "$name" first_failure_unix)" "$t0") s to $(rel "$(cart_field "$name" last_failure_unix)" "$t0") s after etcd died"
   fi
+  fig "$name.read_failed" "$(jq -r .failed "$res/$name.json")"
+  fig "$name.writes_stopped" "$([ "$gone" = - ] && echo never || echo "$(rel "$gone" "$t0")-$(rel "$back" "$t0") s after etcd died")"
   # what failsafe_mode promises: no demotion while every member answers
   [ "$fs" != true ] || [ "$gone" = - ] || v=FAIL
   result "$v" "($name) etcd killed under load for ${ETCD_DOWN_SECONDS} s (healthy again ${t_up} s after it died), failsafe_mode=$fs: $what; $cf; catalogue: $(load_line "$name"); cart: $(cart_line "$name")"
@@ -1027,6 +1052,7 @@ cmd_test() {
   trap test_cleanup EXIT
   res=$work/results
   mkdir -p "$res"
+  rm -f "$res/figures.txt"
   # the cluster's own export live, whatever an earlier run left (scenario
   # (a) needs a change to load)
   etl_load "$export_dir" --if-changed --max-shrink 1 >"$res/start-load.log" 2>&1 \
