@@ -873,6 +873,9 @@ scenario_g() {
   member_stop "$l" KILL
   wait "$lp" || rc=$?
   wait_for 90 "member $s to lead" leader_is "$s"
+  # Patroni's REST API says leader a moment before the server takes
+  # connections: a failed query here would read as build 0
+  wait_for 30 "the new leader accepting writes" writable
   b1=$(live_build) n1=$(docs_count "$primary_url")
   # its last words: the line elier-etl ends with, before the per-host detail
   msg=$(grep -m1 '^elier-etl:' "$res/g-load.log" | cut -c1-200)
