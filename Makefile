@@ -100,11 +100,13 @@ bench-cart: build ## the cart's targets beside /products/:id/styles: POST/GET /c
 bench: build ## every benchmark above (and bench-cart.sh when present), written to docs/BENCHMARKS.md
 	@$(call with_db, scripts/bench.sh)
 
-# The scaled-out cluster on 127.0.0.1 (docs/DEPLOY.md): a PostgreSQL primary,
-# a hot standby, two elier-api instances and nginx, in .cluster/. Ports and
-# settings: deploy/cluster.env, overridable as variables (NGINX_PORT=3190).
+# The scaled-out cluster on 127.0.0.1 (docs/DEPLOY.md): one etcd, two
+# PostgreSQL members under Patroni (automatic failover), two elier-api
+# instances and nginx, in .cluster/. Ports and settings: deploy/cluster.env,
+# overridable as variables (NGINX_PORT=3190). Needs Debian's patroni,
+# etcd-server and python3-etcd (installed when missing, as root).
 .PHONY: cluster-up
-cluster-up: ## primary + hot standby + 2 APIs + nginx on 127.0.0.1:3180, sample export loaded
+cluster-up: ## etcd + 2 Patroni members + 2 APIs + nginx on 127.0.0.1:3180, sample export loaded
 	@scripts/cluster.sh up
 
 .PHONY: cluster-down
@@ -112,8 +114,12 @@ cluster-down: ## stop what cluster-up started (the data stays in .cluster/)
 	@scripts/cluster.sh down
 
 .PHONY: cluster-test
-cluster-test: ## cluster scenarios: rebuild propagation, API killed, replica stopped, replication lag, primary stopped (cart)
+cluster-test: ## cluster scenarios: rebuild, API killed, standby stopped, lag, leader killed, load cut, switchover, etcd lost
 	@scripts/cluster.sh test
+
+.PHONY: cluster-test-doc
+cluster-test-doc: ## cluster-test, its summary written into docs/DEPLOY.md (section cluster-test)
+	@BENCH_DOC=docs/DEPLOY.md scripts/bench-section.sh cluster-test scripts/cluster-test-section.sh
 
 # The fault suite runs the real programs against a PostgreSQL cluster of its
 # own (.faults/pg on port FAULTS_PGPORT, 25435 by default), which it starts,

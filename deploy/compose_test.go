@@ -106,8 +106,8 @@ func load(t *testing.T) setup {
 	}
 	const lo = "127.0.0.1:"
 	s.loopTo = strings.NewReplacer(
-		lo+s.env["REPLICA_PORT"], "replica:"+s.env["REPLICA_PORT"],
-		lo+s.env["PRIMARY_PORT"], "primary:"+s.env["PRIMARY_PORT"],
+		lo+s.env["PG1_PORT"], "primary:"+s.env["PG1_PORT"],
+		lo+s.env["PG2_PORT"], "replica:"+s.env["PG2_PORT"],
 		lo+s.env["API1_PORT"], ":"+s.env["API1_PORT"],
 		lo+s.env["API2_PORT"], ":"+s.env["API2_PORT"])
 	return s
@@ -164,7 +164,7 @@ func TestComposePostgres(t *testing.T) {
 		name string
 		svc  service
 		port string
-	}{{"primary", primary, s.env["PRIMARY_PORT"]}, {"replica", replica, s.env["REPLICA_PORT"]}} {
+	}{{"primary", primary, s.env["PG1_PORT"]}, {"replica", replica, s.env["PG2_PORT"]}} {
 		if c.svc.Image != "postgres:15" {
 			t.Errorf("%s: image %q, want postgres:15", c.name, c.svc.Image)
 		}
@@ -250,9 +250,23 @@ func TestComposeLoaderAndAPIs(t *testing.T) {
 		t.Errorf("loader: entrypoint %q does not generate CLUSTER_PRODUCTS products and load them", ep)
 	}
 
+	// Both places list both servers and let target_session_attrs pick:
+	// on loopback either member may lead (Patroni), in compose the primary
+	// does; nothing is re-pointed when that changes.
+	members := "primary:" + s.env["PG1_PORT"] + ",replica:" + s.env["PG2_PORT"] + "/"
 	wantURL := s.loopTo.Replace(s.loop["API_DATABASE_URL"])
-	if !strings.Contains(wantURL, "replica:"+s.env["REPLICA_PORT"]+",primary:"+s.env["PRIMARY_PORT"]) {
-		t.Fatalf("the script's API_DATABASE_URL %q does not list the replica, then the primary", s.loop["API_DATABASE_URL"])
+	if !strings.Contains(wantURL, members) || !strings.Contains(wantURL, "target_session_attrs=prefer-standby") {
+		t.Fatalf("the script's API_DATABASE_URL %q does not list both servers with prefer-standby", s.loop["API_DATABASE_URL"])
+	}
+	for _, u := range []string{loader.Environment["DATABASE_URL"], s.loopTo.Replace(s.loop["API1_ARGS"])} {
+		if !strings.Contains(u, members) || !strings.Contains(u, "target_session_attrs=read-write") {
+			t.Errorf("%q: the loader and the cart must list both servers with read-write", u)
+		}
+	}
+	for _, n := range []string{"loader", "etl"} {
+		if c := s.service(t, n).DependsOn["replica"].Condition; c == "" {
+			t.Errorf("%s: does not wait for the replica's container (its URL names it; an unresolvable host fails the connect)", n)
+		}
 	}
 	for _, n := range []string{"1", "2"} {
 		name := "api" + n

@@ -1,32 +1,43 @@
 #!/usr/bin/env bash
 # cluster.sh: the scaled-out catalogue on this machine, on 127.0.0.1 only.
 #
-#   scripts/cluster.sh up      start it all (idempotent): a PostgreSQL primary,
-#                              a hot standby streaming from it, two elier-api
-#                              instances reading the standby (the primary when
-#                              it is away), nginx in front; load the sample
-#                              export into the primary
+#   scripts/cluster.sh up      start it all (idempotent): one etcd, two
+#                              PostgreSQL members under Patroni (one leads, the
+#                              other is a hot standby that takes over when the
+#                              leader is lost), two elier-api instances reading
+#                              a standby (the leader when none is up), nginx in
+#                              front; load the sample export into the leader
 #   scripts/cluster.sh down    stop everything `up` started (data is kept)
-#   scripts/cluster.sh status  say what runs
-#   scripts/cluster.sh test    the failure and rebuild scenarios, with a summary
-#                              (starts the cluster first and stops it after,
-#                              unless it was already up)
+#   scripts/cluster.sh status  say what runs, and who leads
+#   scripts/cluster.sh test    the failure, failover and rebuild scenarios,
+#                              with a summary (starts the cluster first and
+#                              stops it after, unless it was already up)
 #   scripts/cluster.sh bench   wrk throughput through nginx, two APIs and one
 #   scripts/cluster.sh env     the effective configuration, KEY=VALUE
+#   scripts/cluster.sh patronictl ARGS...   patronictl with member 1's configuration
 #   scripts/cluster.sh clean   down, then remove the working directory
 #
 # Ports and settings come from deploy/cluster.env (compose.yaml reads the same
 # file); a variable set in the environment wins. Everything lives in
 # $ELIER_CLUSTER_DIR (default .cluster/ at the repo root, git-ignored): one
 # directory per process with its data, log and pid file. PostgreSQL refuses to
-# run as root, so as root it runs as the `postgres` OS user, as in pg.sh.
+# run as root, so as root Patroni (which runs PostgreSQL) runs as the
+# `postgres` OS user, as pg.sh runs PostgreSQL.
 #
-# Authentication is scram-sha-256 for every connection, replication
-# included. Each role has a generated password in $ELIER_CLUSTER_DIR/secrets
-# (mode 0600, never printed): the administrator PG_USER (the scenarios' and
-# psql's), the loader's elier_owner, the APIs' elier_api, the replica's
-# elier_replication (sql/roles.sql, applied by `elier-etl roles` at every
-# `up`). Programs find them through PGPASSFILE; no URL holds a password.
+# Nothing is re-pointed by hand when the leader changes: every client lists
+# both members and lets target_session_attrs pick (the loader and the cart:
+# read-write, the leader; the catalogue: prefer-standby), see docs/DEPLOY.md.
+#
+# Authentication is scram-sha-256 for every connection, replication and
+# pg_rewind included. Each role has a generated password in
+# $ELIER_CLUSTER_DIR/secrets (mode 0600, never printed): the administrator
+# PG_USER (Patroni's superuser, the scenarios' and psql's), the loader's
+# elier_owner, the APIs' elier_api, the standby's elier_replication and
+# pg_rewind's elier_rewind (both created by Patroni at bootstrap; the
+# others by sql/roles.sql, applied by `elier-etl roles` at every `up`).
+# Programs find them through PGPASSFILE; no URL holds a password. Patroni's
+# configuration holds the three it needs, in a 0600 file of the member's
+# directory.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,22 +59,23 @@ done <"$envfile"
 host=127.0.0.1
 secrets=$work/secrets
 export PGPASSFILE=$secrets/pgpass
-primary_url="postgres://$PG_USER@$host:$PRIMARY_PORT/$PG_DB?sslmode=disable"
-loader_url="postgres://$PG_OWNER_USER@$host:$PRIMARY_PORT/$PG_DB?sslmode=disable"
-replica_url="postgres://$PG_USER@$host:$REPLICA_PORT/$PG_DB?sslmode=disable"
-# The replica first: prefer-standby takes it while it is up, the primary
-# otherwise (pgx v5 implements libpq's target_session_attrs=prefer-standby).
-api_db_url="postgres://$PG_API_USER@$host:$REPLICA_PORT,$host:$PRIMARY_PORT/$PG_DB?$API_DB_PARAMS"
-# The cart is read and written on the primary only (its pool would find
-# the primary in api_db_url too, by target_session_attrs=read-write; named
-# here so that a replica listed first is never even tried), as the API's
-# role, and nginx on 127.0.0.1 is the proxy whose X-Forwarded-Proto the
-# APIs believe.
-api_primary_url="postgres://$PG_API_USER@$host:$PRIMARY_PORT/$PG_DB?sslmode=disable"
+pg_ports=("$PG1_PORT" "$PG2_PORT")
+rest_ports=("$PATRONI1_PORT" "$PATRONI2_PORT")
+members=$host:$PG1_PORT,$host:$PG2_PORT
+# The leader, whichever member it is: libpq and pgx try the hosts in turn
+# and keep the one that accepts writes.
+primary_url="postgres://$PG_USER@$members/$PG_DB?sslmode=disable&target_session_attrs=read-write"
+loader_url="postgres://$PG_OWNER_USER@$members/$PG_DB?sslmode=disable&target_session_attrs=read-write"
+# The catalogue: a standby while one is up, the leader otherwise (pgx v5
+# implements libpq's target_session_attrs=prefer-standby).
+api_db_url="postgres://$PG_API_USER@$members/$PG_DB?$API_DB_PARAMS"
+# The cart is read and written on the leader only, as the API's role (its
+# pool insists on read-write whatever the URL says); nginx on 127.0.0.1 is
+# the proxy whose X-Forwarded-Proto the APIs believe.
+api_primary_url="postgres://$PG_API_USER@$members/$PG_DB?sslmode=disable&target_session_attrs=read-write"
 api_cart_flags=(--primary-url "$api_primary_url" --trusted-proxies "$API_TRUSTED_PROXIES")
 api_flags=(--cache-mb "$API_CACHE_MB" --max-age "$API_MAX_AGE" "${api_cart_flags[@]}")
 api_ports=("$API1_PORT" "$API2_PORT")
-replica_name=elier-replica1 # cluster_name: the replica's application_name on the primary
 etl=$root/bin/elier-etl
 api_bin=$root/bin/elier-api
 loadcheck=$work/bin/loadcheck
@@ -76,16 +88,16 @@ find_bindir() {
   local d
   if command -v pg_config >/dev/null 2>&1; then
     d=$(pg_config --bindir)
-    [ -x "$d/initdb" ] && [ -x "$d/pg_basebackup" ] && { echo "$d"; return; }
+    [ -x "$d/initdb" ] && [ -x "$d/pg_rewind" ] && { echo "$d"; return; }
   fi
   for d in /usr/lib/postgresql/15/bin /usr/lib/postgresql/*/bin; do
     [ -x "$d/initdb" ] && { echo "$d"; return; }
   done
-  die "no PostgreSQL server binaries found (initdb, pg_ctl, pg_basebackup):
+  die "no PostgreSQL server binaries found (initdb, pg_ctl, pg_rewind):
   apt-get update && apt-get install -y postgresql-15"
 }
 
-# as_owner runs a command as the clusters' OS owner.
+# as_owner runs a command as the servers' OS owner.
 as_owner() {
   if [ "$(id -u)" = 0 ]; then
     runuser -u postgres -- "$@"
@@ -107,7 +119,7 @@ ensure_secrets() {
   local r
   mkdir -p "$secrets"
   chmod 700 "$secrets"
-  for r in admin owner reader api replication; do
+  for r in admin owner reader api replication rewind; do
     [ -s "$secrets/$r.password" ] \
       || (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=\n' >"$secrets/$r.password")
   done
@@ -119,15 +131,8 @@ ensure_secrets() {
   )
 }
 
-# owner_passfile DIR: a passfile with the replication role's password in a
-# server's directory, for the processes that run as the servers' OS user
-# (pg_basebackup, the standby's WAL receiver), which cannot read $secrets.
-owner_passfile() {
-  (umask 077 && echo "$host:*:*:$PG_REPLICATION_USER:$(<"$secrets/replication.password")" >"$1/replication.pgpass")
-  own "$1/replication.pgpass"
-}
-
-# apply_roles creates the catalogue's roles with their passwords.
+# apply_roles creates the catalogue's roles with their passwords, on the
+# leader.
 apply_roles() {
   "$etl" roles --database-url "$primary_url" --owner-password-file "$secrets/owner.password" \
     --reader-password-file "$secrets/reader.password" --api-password-file "$secrets/api.password" \
@@ -135,101 +140,244 @@ apply_roles() {
     || { cat "$work/roles.log" >&2; die "elier-etl roles failed"; }
 }
 
-pg_running() { # DIR
-  [ -f "$1/data/postmaster.pid" ] && as_owner "$bindir/pg_ctl" -D "$1/data" status >/dev/null 2>&1
+member_dir() { echo "$work/pg$1"; }
+member_name() { echo "elier-pg$1"; }
+member_url() { echo "postgres://$PG_USER@$host:${pg_ports[$1 - 1]}/$PG_DB?sslmode=disable"; }
+rest() { echo "http://$host:${rest_ports[$1 - 1]}"; }
+
+psql_url() { # URL SQL: one value, unaligned
+  "$bindir/psql" -X -qAt -d "$1" -c "$2"
+}
+psql_at() { psql_url "$primary_url" "$1"; } # SQL, on the leader
+
+# pg_parameters: deploy/postgresql.conf's settings as YAML map entries (the
+# bootstrap DCS configuration's postgresql.parameters: every member runs
+# the same ones, and `patronictl edit-config` changes them for all).
+pg_parameters() {
+  sed -n "s/^[[:space:]]*\([a-z_]*\)[[:space:]]*=[[:space:]]*\(.*\)$/\1 \2/p" "$root/deploy/postgresql.conf" \
+    | while read -r k v; do
+      v=${v%%#*}
+      v=$(echo "$v" | sed "s/[[:space:]]*$//; s/^'\(.*\)'$/\1/")
+      printf "        %s: '%s'\n" "$k" "$v"
+    done
 }
 
-psql_at() { # PORT SQL: one value, unaligned
-  "$bindir/psql" -X -qAt -h "$host" -p "$1" -U "$PG_USER" -d "$PG_DB" -c "$2"
+# patroni_conf N: member N's Patroni configuration (0600: it holds the
+# passwords Patroni needs). The bootstrap section is read only by the member
+# that initialises the cluster, and only once: later changes go through
+# `patronictl edit-config` (or REST PATCH /config).
+patroni_conf() {
+  local n=$1 d port rport
+  d=$(member_dir "$n") port=${pg_ports[$n - 1]} rport=${rest_ports[$n - 1]}
+  (
+    umask 077
+    cat >"$d/patroni.yml" <<YAML
+scope: $PATRONI_SCOPE
+namespace: /elier-cluster/
+name: $(member_name "$n")
+restapi:
+  listen: $host:$rport
+  connect_address: $host:$rport
+etcd3:
+  hosts: $host:$ETCD_PORT
+bootstrap:
+  dcs:
+    ttl: $PATRONI_TTL
+    loop_wait: $PATRONI_LOOP_WAIT
+    retry_timeout: $PATRONI_RETRY_TIMEOUT
+    # a standby more than 1 MiB behind is not promoted
+    maximum_lag_on_failover: 1048576
+    synchronous_mode: $PATRONI_SYNCHRONOUS_MODE
+    failsafe_mode: $PATRONI_FAILSAFE_MODE
+    postgresql:
+      use_pg_rewind: true
+      use_slots: true
+      parameters:
+$(pg_parameters)
+  initdb:
+    - encoding: UTF8
+    - locale: C.UTF-8
+    - auth-local: scram-sha-256
+    - auth-host: scram-sha-256
+postgresql:
+  listen: $host:$port
+  connect_address: $host:$port
+  data_dir: $d/data
+  bin_dir: $bindir
+  pgpass: $d/patroni.pgpass
+  # a new standby's copy starts at once, not after a spread checkpoint
+  basebackup:
+    - checkpoint: fast
+  authentication:
+    superuser:
+      username: $PG_USER
+      password: '$(<"$secrets/admin.password")'
+    replication:
+      username: $PG_REPLICATION_USER
+      password: '$(<"$secrets/replication.password")'
+    rewind:
+      username: $PG_REWIND_USER
+      password: '$(<"$secrets/rewind.password")'
+  parameters:
+    unix_socket_directories: '$d/run'
+  # every connection asks for a SCRAM password, replication included
+  pg_hba:
+    - local all all scram-sha-256
+    - host all all $host/32 scram-sha-256
+    - host replication $PG_REPLICATION_USER $host/32 scram-sha-256
+YAML
+  )
 }
 
-pg_start() { # DIR
-  if ! pg_running "$1"; then
-    cp "$root/deploy/postgresql.conf" "$1/data/elier-cluster.conf"
-    own "$1/data/elier-cluster.conf"
-    as_owner "$bindir/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t 120 start >/dev/null \
-      || { tail -20 "$1/server.log" >&2; die "PostgreSQL in $1 did not start (log: $1/server.log)"; }
+etcd_dir() { echo "$work/etcd"; }
+
+etcd_healthy() { curl -s -m 1 "http://$host:$ETCD_PORT/health" | grep -q '"health":"true"'; }
+
+etcd_start() {
+  local d
+  d=$(etcd_dir)
+  need_pkg etcd etcd-server
+  pid_of "$d" etcd >/dev/null && return 0
+  port_free "$ETCD_PORT" || die "port $ETCD_PORT (ETCD_PORT) is taken by another program"
+  port_free "$ETCD_PEER_PORT" || die "port $ETCD_PEER_PORT (ETCD_PEER_PORT) is taken by another program"
+  mkdir -p "$d"
+  # One member, on loopback, for the test only: production runs three
+  # (docs/DEPLOY.md). Patroni talks to its v3 API (no v2 needed).
+  # a clean environment: etcd reads every ETCD_* variable as a flag
+  nohup env -i PATH="$PATH" etcd --name elier-etcd1 --data-dir "$d/data" \
+    --listen-client-urls "http://$host:$ETCD_PORT" --advertise-client-urls "http://$host:$ETCD_PORT" \
+    --listen-peer-urls "http://$host:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://$host:$ETCD_PEER_PORT" \
+    --initial-cluster "elier-etcd1=http://$host:$ETCD_PEER_PORT" --initial-cluster-state new \
+    >>"$d/etcd.log" 2>&1 </dev/null &
+  echo $! >"$d/etcd.pid"
+  disown # no "Killed" from bash when a scenario kills it
+  wait_for 30 "etcd healthy" etcd_healthy
+}
+
+etcd_stop() { # [SIGNAL]
+  local d pid
+  d=$(etcd_dir)
+  pid=$(pid_of "$d" etcd) || { rm -f "$d/etcd.pid"; return 0; }
+  kill "-${1:-TERM}" "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  rm -f "$d/etcd.pid"
+}
+
+patroni_bin() { command -v patroni 2>/dev/null || die "patroni is not installed: apt-get install -y patroni python3-etcd"; }
+
+# member_start N: Patroni for member N (it starts PostgreSQL, and bootstraps
+# the cluster or clones the leader with pg_basebackup the first time).
+member_start() {
+  local n=$1 d patroni
+  d=$(member_dir "$n")
+  need_pkg patroni patroni
+  # Patroni's etcd3 client is built on python3-etcd (no gRPC needed)
+  "$(sed -n '1s/^#! *//p' "$(patroni_bin)")" -c 'import etcd' 2>/dev/null || need_pkg_always python3-etcd
+  patroni=$(patroni_bin)
+  pid_of "$d" patroni >/dev/null && return 0
+  port_free "${pg_ports[$n - 1]}" || die "port ${pg_ports[$n - 1]} (PG${n}_PORT) is taken by another program"
+  port_free "${rest_ports[$n - 1]}" || die "port ${rest_ports[$n - 1]} (PATRONI${n}_PORT) is taken by another program"
+  mkdir -p "$d/run"
+  patroni_conf "$n"
+  own "$d"
+  chmod 700 "$d"
+  # setpriv execs Patroni itself (no parent left between), so the pid file
+  # names the process a scenario kills. A clean environment: Patroni reads
+  # PATRONI_* variables as configuration, libpq PG* ones.
+  local as=()
+  [ "$(id -u)" != 0 ] || as=(setpriv --reuid=postgres --regid=postgres --init-groups)
+  nohup "${as[@]}" env -i PATH="$PATH" HOME="$d" LANG=C.UTF-8 "$patroni" "$d/patroni.yml" \
+    >>"$d/patroni.log" 2>&1 </dev/null &
+  echo $! >"$d/patroni.pid"
+  disown
+}
+
+# postmaster_pid N: member N's PostgreSQL server process, if it runs.
+postmaster_pid() {
+  local f pid
+  f=$(member_dir "$1")/data/postmaster.pid
+  [ -f "$f" ] || return 1
+  pid=$(head -1 "$f")
+  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  echo "$pid"
+}
+
+# member_stop N [SIGNAL]: Patroni stops its PostgreSQL on SIGTERM (a
+# leader's then releases the lock, and the standby takes over); SIGKILL of
+# both is the crash the failover scenario makes.
+member_stop() {
+  local n=$1 d pid pm
+  d=$(member_dir "$n")
+  pid=$(pid_of "$d" patroni) || pid=
+  pm=$(postmaster_pid "$n") || pm=
+  if [ "${2:-TERM}" = KILL ]; then
+    kill -KILL ${pid:+"$pid"} ${pm:+"$pm"} 2>/dev/null || true
+  elif [ -n "$pid" ]; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
   fi
-}
-
-pg_stop() { # DIR [MODE]
-  if [ -f "$1/data/PG_VERSION" ] && pg_running "$1"; then
-    as_owner "$bindir/pg_ctl" -D "$1/data" -m "${2:-fast}" -w -t 60 stop >/dev/null
+  # a postmaster left without its Patroni (an earlier crash of Patroni)
+  if [ "${2:-TERM}" != KILL ] && pm=$(postmaster_pid "$n"); then
+    as_owner "$bindir/pg_ctl" -D "$d/data" -m fast -w -t 60 stop >/dev/null 2>&1 || kill -KILL "$pm" 2>/dev/null || true
   fi
+  rm -f "$d/patroni.pid"
 }
 
-primary_up() {
-  local d=$work/primary
-  if ! [ -f "$d/data/PG_VERSION" ]; then
-    say "initdb $d"
-    mkdir -p "$d/run"
-    (umask 077 && cp "$secrets/admin.password" "$d/admin.password")
-    own "$d"
-    # scram-sha-256 for every connection, local and TCP, replication too.
-    as_owner "$bindir/initdb" -D "$d/data" -U "$PG_USER" --pwfile="$d/admin.password" \
-      --auth-local=scram-sha-256 --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$d/initdb.log" 2>&1 \
-      || { rm -f "$d/admin.password"; cat "$d/initdb.log" >&2; die "initdb failed"; }
-    rm -f "$d/admin.password"
-    # The settings both servers share (deploy/postgresql.conf, copied in at
-    # every start), then where this one listens. The standby inherits this
-    # file through pg_basebackup and overrides the lines it appends.
-    # initdb's pg_hba.conf asks every connection for a SCRAM password,
-    # replication from 127.0.0.1 included.
-    cat >>"$d/data/postgresql.conf" <<CONF
-include 'elier-cluster.conf'
-listen_addresses = '$host'
-port = $PRIMARY_PORT
-unix_socket_directories = '$d/run'
-cluster_name = 'elier-primary'
-logging_collector = off
-CONF
-  fi
-  pg_start "$d"
-  psql_at "$PRIMARY_PORT" "SELECT 1" >/dev/null 2>&1 \
-    || "$bindir/psql" -X -q -h "$host" -p "$PRIMARY_PORT" -U "$PG_USER" -d postgres -c "CREATE DATABASE $PG_DB" >/dev/null
+member_running() { pid_of "$(member_dir "$1")" patroni >/dev/null; }
+
+rest_code() { # N PATH: the HTTP status of member N's Patroni REST API at PATH
+  curl -s -o /dev/null -m 1 -w '%{http_code}' "$(rest "$1")$2" 2>/dev/null || true
 }
 
-replica_up() {
-  local d=$work/replica
-  if ! [ -f "$d/data/PG_VERSION" ]; then
-    say "pg_basebackup -R from the primary into $d"
-    rm -rf "$d"
-    mkdir -p "$d/run"
-    own "$d"
-    owner_passfile "$d"
-    # A slot keeps the primary's WAL while the standby is stopped; a slot
-    # left by an earlier standby of this primary is dropped first.
-    psql_at "$PRIMARY_PORT" "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
-      WHERE slot_name = '$REPLICATION_SLOT' AND NOT active" >/dev/null
-    # The passfile in the connection string: -R writes it into the
-    # standby's primary_conninfo, so the WAL receiver finds the password too.
-    as_owner "$bindir/pg_basebackup" -d "host=$host port=$PRIMARY_PORT user=$PG_REPLICATION_USER passfile=$d/replication.pgpass" \
-      -D "$d/data" -R -X stream -C -S "$REPLICATION_SLOT" -c fast >"$d/basebackup.log" 2>&1 \
-      || { cat "$d/basebackup.log" >&2; die "pg_basebackup failed"; }
-    cat >>"$d/data/postgresql.conf" <<CONF
-# the standby: its own port and socket; the rest is the primary's
-port = $REPLICA_PORT
-unix_socket_directories = '$d/run'
-cluster_name = '$replica_name'
-CONF
-  fi
-  pg_start "$d"
-  wait_for 60 "the replica streaming from the primary" replica_streaming
+# leader: the member (1 or 2) whose PostgreSQL runs as the primary and
+# holds the leader lock; fails when there is none.
+leader() {
+  local n
+  for n in 1 2; do [ "$(rest_code "$n" /primary)" = 200 ] && { echo "$n"; return 0; }; done
+  return 1
+}
+other() { echo $((3 - $1)); }
+
+has_leader() { leader >/dev/null; }
+
+# streaming N: member N is a running standby, streaming from the leader.
+streaming() {
+  local n=$1
+  [ "$(rest_code "$n" /replica)" = 200 ] \
+    && [ "$(psql_at "SELECT count(*) FROM pg_stat_replication WHERE application_name = '$(member_name "$n")' AND state = 'streaming'" 2>/dev/null)" = 1 ]
 }
 
-replica_streaming() {
-  [ "$(psql_at "$PRIMARY_PORT" "SELECT state FROM pg_stat_replication WHERE application_name = '$replica_name'" 2>/dev/null)" = streaming ] \
-    && [ "$(psql_at "$REPLICA_PORT" "SELECT pg_is_in_recovery()" 2>/dev/null)" = t ]
+# sync_standby N: member N is the leader's synchronous standby.
+sync_standby() {
+  [ "$(psql_at "SELECT sync_state FROM pg_stat_replication WHERE application_name = '$(member_name "$1")'" 2>/dev/null)" = sync ]
 }
 
-live_build() { # PORT
-  psql_at "$1" "SELECT coalesce((SELECT id FROM elier.builds WHERE state = 'live'), 0)" 2>/dev/null || echo 0
+live_build_url() { # URL
+  psql_url "$1" "SELECT coalesce((SELECT id FROM elier.builds WHERE state = 'live'), 0)" 2>/dev/null || echo 0
 }
+live_build() { live_build_url "$primary_url"; }
 
-replica_caught_up() {
+replica_caught_up() { # N
   local p
-  p=$(live_build "$PRIMARY_PORT")
-  [ "$p" != 0 ] && [ "$(live_build "$REPLICA_PORT")" = "$p" ]
+  p=$(live_build)
+  [ "$p" != 0 ] && [ "$(live_build_url "$(member_url "$1")")" = "$p" ]
+}
+
+# patroni_config KEY=JSON...: change the cluster's dynamic configuration.
+patroni_config() {
+  local body="{" kv sep=""
+  for kv in "$@"; do body+="$sep\"${kv%%=*}\":${kv#*=}"; sep=,; done
+  body+="}"
+  local n
+  n=$(leader) || n=1
+  curl -s -f -m 5 -X PATCH -H 'Content-Type: application/json' -d "$body" "$(rest "$n")/config" >/dev/null \
+    || die "PATCH /config $body failed"
+}
+
+cmd_patronictl() {
+  patronictl -c "$(member_dir 1)/patroni.yml" "$@"
 }
 
 # ------------------------------------------------------------ APIs and nginx
@@ -294,10 +442,14 @@ nginx_bin() {
 
 need_pkg() { # COMMAND PACKAGE: install Debian's package when COMMAND is missing
   command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] && return 0
-  [ "$(id -u)" = 0 ] || die "$1 is not installed: apt-get install -y $2"
-  say "installing $2"
-  if ! { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }; then
-    die "apt-get install $2 failed"
+  need_pkg_always "$2"
+}
+
+need_pkg_always() { # PACKAGE
+  [ "$(id -u)" = 0 ] || die "$1 is not installed: apt-get install -y $1"
+  say "installing $1"
+  if ! { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null; }; then
+    die "apt-get install $1 failed"
   fi
 }
 
@@ -354,6 +506,7 @@ nginx_stop() {
 }
 
 # ------------------------------------------------------------------ commands
+# ------------------------------------------------------------------ commands
 
 build() {
   (cd "$root" && go build -o "$etl" ./cmd/etl && go build -o "$api_bin" ./cmd/api \
@@ -367,10 +520,21 @@ ensure_exports() {
     || "$etl" generate --products "$CLUSTER_PRODUCTS" --seed "$((CLUSTER_SEED + 1))" "$export_alt" 2>>"$work/generate.log"
 }
 
-etl_load() { # DIR [flags]: load an export into the primary
+etl_load() { # DIR [flags]: load an export into the leader
   local dir=$1
   shift
   DATABASE_URL=$loader_url "$etl" load --progress none --reject-dir "$work/rejects" "$@" "$dir"
+}
+
+# ensure_database creates the catalogue's database on the leader (Patroni's
+# bootstrap makes the cluster; the database is ours).
+ensure_database() {
+  local admin="postgres://$PG_USER@$members/postgres?sslmode=disable&target_session_attrs=read-write"
+  [ "$(psql_url "$admin" "SELECT count(*) FROM pg_database WHERE datname = '$PG_DB'")" = 1 ] \
+    || psql_url "$admin" "CREATE DATABASE $PG_DB" >/dev/null
+  # the loader prewarms a new build with pg_prewarm, which only a superuser
+  # can install (the loader's role cannot)
+  psql_at "CREATE EXTENSION IF NOT EXISTS pg_prewarm" >/dev/null
 }
 
 cmd_up() {
@@ -378,12 +542,22 @@ cmd_up() {
   build
   ensure_exports
   ensure_secrets
-  primary_up
+  etcd_start
+  member_start 1
+  member_start 2
+  wait_for 180 "a Patroni leader (logs: $work/pg*/patroni.log)" has_leader
+  # the bootstrap section is read once, by the first member: cluster.env's
+  # values are applied at every up, so that changing them takes effect
+  patroni_config "ttl=$PATRONI_TTL" "loop_wait=$PATRONI_LOOP_WAIT" "retry_timeout=$PATRONI_RETRY_TIMEOUT" \
+    "synchronous_mode=$PATRONI_SYNCHRONOUS_MODE" "failsafe_mode=$PATRONI_FAILSAFE_MODE"
+  ensure_database
   apply_roles
   etl_load "$export_dir" --if-changed >"$work/load.log" 2>&1 \
     || { tail -20 "$work/load.log" >&2; die "elier-etl load failed (log: $work/load.log)"; }
-  replica_up
-  wait_for 60 "the live build on the replica" replica_caught_up
+  local l s
+  l=$(leader) s=$(other "$(leader)")
+  wait_for 180 "member $s streaming from member $l" streaming "$s"
+  wait_for 60 "the live build on the standby" replica_caught_up "$s"
   api_start 1
   api_start 2
   wait_for 30 "elier-api 1 ready" api_ready 1
@@ -394,26 +568,34 @@ cmd_up() {
 }
 
 cmd_down() {
+  local l
   nginx_stop
   api_stop 1
   api_stop 2
-  pg_stop "$work/replica"
-  pg_stop "$work/primary"
+  # the standby first, so that the leader does not hand over on its way out
+  l=$(leader) || l=1
+  member_stop "$(other "$l")"
+  member_stop "$l"
+  etcd_stop
   say "stopped (data kept in $work; scripts/cluster.sh clean removes it)"
 }
 
 all_up() {
   pid_of "$work/nginx" nginx >/dev/null && pid_of "$(api_dir 1)" elier-api >/dev/null \
-    && pid_of "$(api_dir 2)" elier-api >/dev/null && pg_running "$work/primary" && pg_running "$work/replica"
+    && pid_of "$(api_dir 2)" elier-api >/dev/null && pid_of "$(etcd_dir)" etcd >/dev/null \
+    && member_running 1 && member_running 2 && has_leader
 }
 
 cmd_status() {
-  local s rc=0
+  local s rc=0 n role
   state() { if "$@" >/dev/null 2>&1; then echo running; else echo stopped; fi; }
-  s=$(state pg_running "$work/primary")
-  printf '  %-8s %-8s %s\n' primary "$s" "$primary_url (live build $(live_build "$PRIMARY_PORT"))"
-  s=$(state pg_running "$work/replica")
-  printf '  %-8s %-8s %s\n' replica "$s" "$replica_url (live build $(live_build "$REPLICA_PORT"))"
+  s=$(state pid_of "$(etcd_dir)" etcd)
+  printf '  %-8s %-8s %s\n' etcd "$s" "http://$host:$ETCD_PORT"
+  for n in 1 2; do
+    s=$(state member_running "$n")
+    role=$(curl -s -m 1 "$(rest "$n")/patroni" 2>/dev/null | jq -r '"\(.role) \(.state)"' 2>/dev/null) || role=
+    printf '  %-8s %-8s %s\n' "pg$n" "$s" "$(member_url "$n") ${role:+($role, }live build $(live_build_url "$(member_url "$n")")${role:+)}"
+  done
   s=$(state pid_of "$(api_dir 1)" elier-api)
   printf '  %-8s %-8s %s\n' api1 "$s" "http://$host:$API1_PORT"
   s=$(state pid_of "$(api_dir 2)" elier-api)
@@ -430,7 +612,6 @@ cmd_env() {
   while IFS= read -r k; do echo "$k=${!k}"; done < <(sed -n 's/^\([A-Z][A-Z0-9_]*\)=.*/\1/p' "$envfile")
   cat <<ENV
 PRIMARY_URL=$primary_url
-REPLICA_URL=$replica_url
 API_DATABASE_URL=$api_db_url
 API1_ARGS=--addr $host:$API1_PORT ${api_flags[*]}
 API2_ARGS=--addr $host:$API2_PORT ${api_flags[*]}
@@ -447,13 +628,19 @@ ENV
 # /styles, a quarter each the product and /related. A failure is a transport
 # error or any status but 200, 304 and 404.
 
-TEST_SCENARIOS=${TEST_SCENARIOS:-a b1 b2 c d e}
+TEST_SCENARIOS=${TEST_SCENARIOS:-a b1 b2 c d f-sync f-async g s x-failsafe x-plain}
 TEST_RATE=${TEST_RATE:-1000}
 TEST_CONNS=${TEST_CONNS:-64}
+CART_RATE=${CART_RATE:-100}          # cart adds a second through nginx, during (f), (s), (x)
+CART_SESSIONS=${CART_SESSIONS:-8}
 A_MAX_SECONDS=${A_MAX_SECONDS:-5}    # (a): a new build on every API within this
 MAX_FAILED_RATIO=${MAX_FAILED_RATIO:-0.001}
 LAG_PRODUCTS=${LAG_PRODUCTS:-$CLUSTER_PRODUCTS}
-REPLICA_STOP_MODE=${REPLICA_STOP_MODE:-fast} # (c): pg_ctl stop -m fast, or immediate (a crash)
+FAILOVER_MAX_SECONDS=${FAILOVER_MAX_SECONDS:-12}    # (f): kill -9 to a new leader
+FAILOVER_RESTART_AFTER=${FAILOVER_RESTART_AFTER:-3} # (f): the old leader restarted this long after the new one leads
+SWITCHOVER_MAX_SECONDS=${SWITCHOVER_MAX_SECONDS:-2} # (s): write downtime
+LOAD_KILL_AFTER=${LOAD_KILL_AFTER:-0.5}             # (g): after the load's first statement
+ETCD_DOWN_SECONDS=${ETCD_DOWN_SECONDS:-30}          # (x)
 
 bg_pids=()
 summary=()
@@ -463,6 +650,10 @@ result() { # VERDICT TEXT
   summary+=("$(printf '%-5s %s' "$1" "$2")")
   [ "$1" != FAIL ] || failures=$((failures + 1))
 }
+
+# fig NAME VALUE: one figure of the run into $res/figures.txt, which
+# scripts/cluster-test-section.sh turns into the table of targets.
+fig() { echo "$1=$2" >>"$res/figures.txt"; }
 
 run_load() { # NAME DURATION: loadcheck through nginx into $res/NAME.json, in the background
   "$loadcheck" load -url "http://$host:$NGINX_PORT" -d "$2" -rate "$TEST_RATE" -c "$TEST_CONNS" \
@@ -495,7 +686,7 @@ api_doc_requests() { # N: documents api N has served since it started
 # (a) a rebuild on the primary reaches every API (and nginx) within seconds.
 scenario_a() {
   local b0 await t0 secs
-  b0=$(live_build "$PRIMARY_PORT")
+  b0=$(live_build)
   # ETags name content, not builds: each API is watched by its /metrics
   # (the build it adopted), nginx by the bytes it serves at -path.
   "$loadcheck" await -after "$b0" -db "$primary_url" -timeout 180s \
@@ -517,7 +708,7 @@ scenario_a() {
   ng=$(jq -r --arg u "http://$host:$NGINX_PORT" '.seconds_after_swap[$u]*1000|round/1000' "$j")
   local v=PASS
   [ "$(echo "$a1 <= $A_MAX_SECONDS && $a2 <= $A_MAX_SECONDS" | bc)" = 1 ] || v=FAIL
-  result "$v" "(a) rebuild b$b0 -> b$(jq -r .build "$j") (elier-etl load of a changed export: ${secs} s): served by api1 ${a1} s, api2 ${a2} s, nginx ${ng} s after the swap committed on the primary (target <= ${A_MAX_SECONDS} s per API)"
+  result "$v" "(a) rebuild b$b0 -> b$(jq -r .build "$j") (elier-etl load of a changed export: ${secs} s): served by api1 ${a1} s, api2 ${a2} s, nginx ${ng} s after the swap committed on the leader (target <= ${A_MAX_SECONDS} s per API)"
 }
 
 # (b) an API instance dies under load: nginx routes around it; it rejoins.
@@ -539,93 +730,285 @@ scenario_b() { # NAME N SIGNAL
   result "$v" "($name) api$n stopped with SIG$sig under load via nginx, restarted 5 s later (ready ${t_back} s after its start) and rejoined (served $after documents in the rest of the run): $(load_line "$name")"
 }
 
-# (c) the replica stops under load: the APIs fall back to the primary, and
-# return to the replica once it is back and their connections are recycled.
+# (c) the standby stops under load: the APIs fall back to the leader, and
+# return to the standby once it is back and their connections are recycled.
 scenario_c() {
-  local on_primary back=none
+  local l s on_leader back=none
+  l=$(leader) s=$(other "$(leader)")
   run_load c 30s
   sleep 5
-  pg_stop "$work/replica" "$REPLICA_STOP_MODE"
+  member_stop "$s"
   sleep 4
-  on_primary=$("$loadcheck" conns -db "$primary_url" | jq -r .elier_api_sessions)
+  on_leader=$("$loadcheck" conns -db "$(member_url "$l")" | jq -r .elier_api_sessions)
   sleep 4
-  pg_start "$work/replica"
-  wait_for 60 "the replica streaming again" replica_streaming
+  member_start "$s"
+  wait_for 120 "member $s streaming again" streaming "$s"
   wait "$load_pid" || { result FAIL "(c) loadcheck failed: $(cat "$res/c.err")"; return; }
-  local t0=$EPOCHREALTIME deadline=$((SECONDS + 90)) n
-  while [ "$SECONDS" -lt "$deadline" ]; do
-    # exercise both pools, so that recycled connections reconnect
-    for p in "${api_ports[@]}"; do curl -s -o /dev/null -m 2 "http://$host:$p/products/1" || true; done
-    n=$("$loadcheck" conns -db "$replica_url" 2>/dev/null | jq -r .elier_api_sessions) || n=0
-    if [ "${n:-0}" -ge 2 ]; then back="$(since "$t0") s after the load ended ($n sessions)"; break; fi
-    sleep 1
-  done
+  back=$(apis_back_on "$s" 90)
   local v
   v=$(load_verdict c)
-  [ "${on_primary:-0}" -gt 0 ] || v=FAIL
-  result "$v" "(c) replica stopped (pg_ctl -m $REPLICA_STOP_MODE) under load via nginx for 8 s: $(load_line c); elier-api sessions on the primary during the outage: $on_primary; APIs back on the replica: $back"
+  [ "${on_leader:-0}" -gt 0 ] || v=FAIL
+  fig c.read_failed "$(jq -r .failed "$res/c.json")"
+  result "$v" "(c) standby pg$s stopped (Patroni, SIGTERM) under load via nginx for 8 s: $(load_line c); elier-api sessions on the leader during the outage: $on_leader; APIs back on the standby: $back"
 }
 
-# cart_req METHOD [BODY]: one /cart request through nginx as session
-# $cart_session; prints "STATUS RETRY-AFTER BODY" on one line.
-cart_req() {
-  local args=(-s -m 10 -D "$res/e-headers" -H "Authorization: $cart_session") out status retry
-  [ "$1" = POST ] && args+=(-H 'Content-Type: application/json' --data "$2")
-  out=$(curl "${args[@]}" "http://$host:$NGINX_PORT/cart") || out="curl-failed"
-  status=$(awk 'NR==1 {print $2}' "$res/e-headers" 2>/dev/null)
-  retry=$(awk 'tolower($1)=="retry-after:" {print $2}' "$res/e-headers" | tr -d '\r')
-  echo "${status:-0} ${retry:--} $out"
+# apis_back_on N SECONDS: how long until both APIs hold sessions on member
+# N again (their pools recycle connections every 30 s and prefer a standby).
+apis_back_on() {
+  local t0=$EPOCHREALTIME deadline=$((SECONDS + $2)) n p
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    # exercise both pools, so that recycled connections reconnect
+    for p in "${api_ports[@]}"; do curl -s -o /dev/null -m 2 "http://$host:$p/products/$((RANDOM % CLUSTER_PRODUCTS + 1))" || true; done
+    n=$("$loadcheck" conns -db "$(member_url "$1")" 2>/dev/null | jq -r .elier_api_sessions) || n=0
+    if [ "${n:-0}" -ge 2 ]; then echo "$(since "$t0") s ($n sessions)"; return; fi
+    sleep 1
+  done
+  echo "not within $2 s"
 }
 
-# (e) the primary stops under load: the catalogue keeps serving from the
-# standby, while /cart (POST and GET, through nginx) answers 503 with
-# Retry-After; once the primary is back, adds work again and a GET right
-# after a 201 shows it (read-your-writes).
-scenario_e() {
-  local sku before down_post down_get after1 list s ra r v=PASS
-  cart_session="cluster-e-$$-$RANDOM"
-  sku=$(psql_at "$PRIMARY_PORT" "SELECT id FROM elier.skus WHERE quantity >= 5 ORDER BY id LIMIT 1")
-  before=$(cart_req POST "{\"sku_id\":$sku}")
-  run_load e 20s
+# run_cart NAME DURATION: loadcheck cart through nginx into
+# $res/NAME-cart.json, in the background.
+run_cart() {
+  "$loadcheck" cart -url "http://$host:$NGINX_PORT" -skus "$cart_skus" -d "$2" -rate "$CART_RATE" \
+    -sessions "$CART_SESSIONS" >"$res/$1-cart.json" 2>"$res/$1-cart.err" &
+  cart_pid=$!
+  bg_pids+=("$cart_pid")
+}
+
+cart_line() { # NAME: the cart's figures, one line
+  jq -r '"\(.requests) adds at \(.target_rate)/s, \(.created) acknowledged, \(.unavailable) 503+Retry-After, \(.bad) other failures"
+    + (if (.errors|length) > 0 then " \(.errors|tostring)" else "" end)
+    + ", failures over \(.failure_window_seconds) s, longest gap between 201s \(.max_gap_seconds) s, acknowledged adds lost \(.lost)"
+    + (if .carts_unchecked > 0 then ", \(.carts_unchecked) carts NOT read back" else "" end)' "$res/$1-cart.json"
+}
+
+cart_field() { jq -r ".$2" "$res/$1-cart.json"; } # NAME FIELD
+
+leader_is() { [ "$(leader 2>/dev/null)" = "$1" ]; } # N
+
+le() { [ "$(echo "$1 <= $2" | bc)" = 1 ]; } # A B: A <= B (decimals)
+
+# wait_sync N: member N is the synchronous standby (synchronous_mode) or an
+# asynchronous one streaming (not).
+wait_sync() {
+  local n=$1 want=$2
+  state_is() { [ "$(psql_at "SELECT sync_state FROM pg_stat_replication WHERE application_name = '$(member_name "$n")' AND state = 'streaming'" 2>/dev/null)" = "$want" ]; }
+  wait_for 60 "member $n $want" state_is
+}
+
+# (f) the leader is lost (kill -9 of its Patroni and its postmaster) under
+# catalogue reads and cart adds: the standby takes over; the APIs, nginx
+# and the cart follow by themselves; then the old leader comes back (as a
+# systemd unit would restart it, FAILOVER_RESTART_AFTER s later), rejoins
+# as a standby (pg_rewind) and serves reads again. SYNC: synchronous_mode.
+scenario_f() { # NAME SYNC
+  local name=$1 sync=$2 l s t0 t_new t_start t_rejoin back v=PASS last
+  patroni_config "synchronous_mode=$sync"
+  l=$(leader) s=$(other "$(leader)")
+  if [ "$sync" = true ]; then wait_sync "$s" sync; else wait_sync "$s" async; fi
+  run_load "$name" 80s
+  run_cart "$name" 40s
+  sleep 8
+  t0=$EPOCHREALTIME
+  member_stop "$l" KILL
+  wait_for 90 "member $s to lead" leader_is "$s"
+  t_new=$(since "$t0")
+  sleep "$FAILOVER_RESTART_AFTER"
+  t_start=$EPOCHREALTIME
+  member_start "$l"
+  wait_for 180 "the old leader pg$l streaming from pg$s" streaming "$l"
+  t_rejoin=$(since "$t_start")
+  back=$(apis_back_on "$l" 75)
+  wait "$cart_pid" || { result FAIL "($name) loadcheck cart failed: $(cat "$res/$name-cart.err")"; return; }
+  wait "$load_pid" || { result FAIL "($name) loadcheck failed: $(cat "$res/$name.err")"; return; }
+  last=0
+  [ "$(cart_field "$name" last_failure_unix)" = 0 ] || last=$(rel "$(cart_field "$name" last_failure_unix)" "$t0")
+  le "$t_new" "$FAILOVER_MAX_SECONDS" || v=FAIL
+  [ "$(jq -r .failed "$res/$name.json")" = 0 ] || v=FAIL
+  [ "$(cart_field "$name" bad)" = 0 ] || v=FAIL
+  [ "$(cart_field "$name" carts_unchecked)" = 0 ] || v=FAIL
+  le "$last" "$(echo "$t_new + 2" | bc)" || v=FAIL
+  [ "$sync" != true ] || [ "$(cart_field "$name" lost)" = 0 ] || v=FAIL
+  case $back in not*) v=FAIL ;; esac
+  if grep -q "pg_rewind" "$(member_dir "$l")/patroni.log"; then rewound="pg_rewind ran"; else rewound="no pg_rewind needed"; fi
+  fig "$name.new_leader" "$t_new"
+  fig "$name.read_failed" "$(jq -r .failed "$res/$name.json")"
+  fig "$name.reads" "$(jq -r .requests "$res/$name.json")"
+  fig "$name.cart_bad" "$(cart_field "$name" bad)"
+  fig "$name.cart_unavailable" "$(cart_field "$name" unavailable)"
+  fig "$name.cart_last_failure" "$last"
+  fig "$name.acked" "$(cart_field "$name" created)"
+  fig "$name.lost" "$(cart_field "$name" lost)"
+  fig "$name.rejoin" "$t_rejoin"
+  fig "$name.reads_back" "${back%% *}"
+  result "$v" "($name) leader pg$l kill -9 (Patroni and postmaster), synchronous_mode=$sync: new leader pg$s after ${t_new} s (target <= $FAILOVER_MAX_SECONDS s); catalogue: $(load_line "$name"); cart: $(cart_line "$name"), last failure ${last} s after the kill (target <= new leader + 2 s); old leader restarted ${FAILOVER_RESTART_AFTER} s later, streaming again after ${t_rejoin} s ($rewound); APIs reading from it again $back"
+  patroni_config "synchronous_mode=$PATRONI_SYNCHRONOUS_MODE"
+}
+
+# etl_active: the loader has a statement running on the leader.
+etl_active() {
+  [ "$(psql_at "SELECT count(*) FROM pg_stat_activity WHERE usename = '$PG_OWNER_USER' AND state = 'active'" 2>/dev/null)" -gt 0 ]
+}
+
+docs_count() { # URL: the live catalogue's documents
+  psql_url "$1" "SELECT count(*) FROM elier.docs" 2>/dev/null || echo -1
+}
+
+# (g) the leader is lost in the middle of `elier-etl load`: the load fails
+# with a clear message and a non-zero exit; the new leader serves the
+# previous build, whole, without a gap in reads; the same command against
+# the same URL then succeeds on the new leader.
+scenario_g() {
+  local l s b0 n0 lp rc=0 b1 n1 rerun=0 t0 t_rerun b2 v=PASS msg
+  l=$(leader) s=$(other "$(leader)")
+  wait_sync "$s" sync
+  b0=$(live_build) n0=$(docs_count "$primary_url")
+  run_load g 60s
+  sleep 3
+  etl_load "$export_alt" --full --max-shrink 1 >"$res/g-load.log" 2>&1 &
+  lp=$!
+  bg_pids+=("$lp")
+  wait_for 60 "the load at work on the leader" etl_active
+  sleep "$LOAD_KILL_AFTER"
+  member_stop "$l" KILL
+  wait "$lp" || rc=$?
+  wait_for 90 "member $s to lead" leader_is "$s"
+  # Patroni's REST API says leader a moment before the server takes
+  # connections: a failed query here would read as build 0
+  wait_for 30 "the new leader accepting writes" writable
+  b1=$(live_build) n1=$(docs_count "$primary_url")
+  # its last words: the line elier-etl ends with, before the per-host detail
+  msg=$(grep -m1 '^elier-etl:' "$res/g-load.log" | cut -c1-200)
+  t0=$EPOCHREALTIME
+  etl_load "$export_alt" --full --max-shrink 1 >"$res/g-rerun.log" 2>&1 || rerun=$?
+  t_rerun=$(since "$t0")
+  b2=$(live_build)
+  member_start "$l"
+  wait_for 180 "the old leader pg$l streaming from pg$s" streaming "$l"
+  wait "$load_pid" || { result FAIL "(g) loadcheck failed: $(cat "$res/g.err")"; return; }
+  fig g.exit "$rc"
+  fig g.message "$msg"
+  fig g.whole "$([ "$b1" = "$b0" ] && [ "$n1" = "$n0" ] && echo "yes (b$b1, $n1 documents)" || echo "NO (b$b0 -> b$b1, $n0 -> $n1 documents)")"
+  fig g.rerun "$rerun"
+  fig g.read_failed "$(jq -r .failed "$res/g.json")"
+  [ "$rc" != 0 ] || v=FAIL
+  [ "$b1" = "$b0" ] && [ "$n1" = "$n0" ] || v=FAIL
+  [ "$rerun" = 0 ] && [ "$b2" -gt "$b0" ] || v=FAIL
+  [ "$(jq -r .failed "$res/g.json")" = 0 ] || v=FAIL
+  result "$v" "(g) leader pg$l killed ${LOAD_KILL_AFTER} s into elier-etl load --full: the load exited $rc (\"$msg\"); live build on the new leader b$b1 with $n1 documents (before: b$b0, $n0); catalogue: $(load_line g); rerun against the same URL: exit $rerun in $t_rerun s, live build b$b2"
+}
+
+# (s) a planned switchover under load: how long writes stop, and whether a
+# read fails.
+scenario_s() {
+  local l s t0 t_sw t_back v=PASS gap
+  l=$(leader) s=$(other "$(leader)")
+  wait_sync "$s" sync
+  run_load s 30s
+  run_cart s 20s
+  sleep 6
+  t0=$EPOCHREALTIME
+  cmd_patronictl switchover --leader "$(member_name "$l")" --candidate "$(member_name "$s")" --force \
+    >"$res/s-switchover.log" 2>&1 || { result FAIL "(s) patronictl switchover failed: $res/s-switchover.log"; return; }
+  wait_for 60 "member $s to lead" leader_is "$s"
+  t_sw=$(since "$t0")
+  wait_for 120 "the old leader pg$l streaming from pg$s" streaming "$l"
+  t_back=$(since "$t0")
+  wait "$cart_pid" || { result FAIL "(s) loadcheck cart failed: $(cat "$res/s-cart.err")"; return; }
+  wait "$load_pid" || { result FAIL "(s) loadcheck failed: $(cat "$res/s.err")"; return; }
+  gap=$(cart_field s max_gap_seconds)
+  fig s.downtime "$gap"
+  fig s.read_failed "$(jq -r .failed "$res/s.json")"
+  fig s.cart_bad "$(cart_field s bad)"
+  le "$gap" "$SWITCHOVER_MAX_SECONDS" || v=FAIL
+  [ "$(jq -r .failed "$res/s.json")" = 0 ] || v=FAIL
+  [ "$(cart_field s bad)" = 0 ] && [ "$(cart_field s lost)" = 0 ] || v=FAIL
+  result "$v" "(s) patronictl switchover pg$l -> pg$s under load: new leader after ${t_sw} s, old leader streaming after ${t_back} s; write downtime (longest gap between 201s) ${gap} s (target <= $SWITCHOVER_MAX_SECONDS s); catalogue: $(load_line s); cart: $(cart_line s)"
+}
+
+# (x) etcd is lost for ETCD_DOWN_SECONDS under load: without failsafe_mode
+# the leader cannot renew its lock and demotes itself (no writes until etcd
+# is back); with it, the leader keeps its role while it reaches every
+# member's REST API.
+writable() { PGCONNECT_TIMEOUT=1 psql_at "SELECT 1" >/dev/null 2>&1; } # a leader accepts connections
+
+# leader_sampler FILE: until FILE.stop exists, every 0.2 s, whether a server
+# accepts writes; then "GONE BACK" (Unix times, - for never) into FILE.
+leader_sampler() {
+  local gone=- back=-
+  while [ ! -e "$1.stop" ]; do
+    if writable; then
+      [ "$gone" = - ] || [ "$back" != - ] || back=$EPOCHREALTIME
+    else
+      [ "$gone" != - ] || gone=$EPOCHREALTIME
+    fi
+    sleep 0.2
+  done
+  echo "$gone $back" >"$1"
+}
+
+rel() { [ "$1" = - ] && echo - || printf '%.2f' "$(echo "$1 - $2" | bc)"; } # T T0
+
+scenario_x() { # NAME FAILSAFE
+  local name=$1 fs=$2 l s t0 t_up t_back v=PASS what cf sampler gone back
+  patroni_config "failsafe_mode=$fs"
+  l=$(leader) s=$(other "$(leader)")
+  wait_sync "$s" sync
+  sleep "$((PATRONI_LOOP_WAIT * 2))" # every member has read the setting
+  run_load "$name" "$((ETCD_DOWN_SECONDS + 40))s"
+  run_cart "$name" "$((ETCD_DOWN_SECONDS + 25))s"
   sleep 5
-  pg_stop "$work/primary" fast
-  sleep 1
-  down_post=$(cart_req POST "{\"sku_id\":$sku}")
-  down_get=$(cart_req GET)
-  sleep 4
-  pg_start "$work/primary"
-  local deadline=$((SECONDS + 60))
-  after1=$(cart_req POST "{\"sku_id\":$sku}")
-  while [ "${after1%% *}" != 201 ] && [ "$SECONDS" -lt "$deadline" ]; do
-    sleep 0.5
-    after1=$(cart_req POST "{\"sku_id\":$sku}")
-  done
-  list=$(cart_req GET)
-  wait "$load_pid" || { result FAIL "(e) loadcheck failed: $(cat "$res/e.err")"; return; }
-  v=$(load_verdict e)
-  [ "${before%% *}" = 201 ] || v=FAIL
-  # 503 with a Retry-After: the second field is not "-"
-  for r in "$down_post" "$down_get"; do
-    read -r s ra _ <<<"$r"
-    [ "$s" = 503 ] && [ "$ra" != - ] || v=FAIL
-  done
-  [ "${after1%% *}" = 201 ] || v=FAIL
-  echo "$list" | grep -q "{\"sku_id\":$sku,\"count\":2}" || v=FAIL
-  result "$v" "(e) primary stopped (pg_ctl -m fast) for 5 s under catalogue load via nginx: $(load_line e); /cart before: ${before%% *}; while down: POST and GET $(cut -d' ' -f1-2 <<<"$down_post") / $(cut -d' ' -f1-2 <<<"$down_get") (status, Retry-After); after: POST ${after1%% *}, then GET $(echo "$list" | cut -d' ' -f3-)"
+  rm -f "$res/$name.leader" "$res/$name.leader.stop"
+  leader_sampler "$res/$name.leader" &
+  sampler=$!
+  bg_pids+=("$sampler")
+  etcd_stop KILL
+  t0=$EPOCHREALTIME
+  sleep "$ETCD_DOWN_SECONDS"
+  etcd_start
+  t_up=$(since "$t0")
+  wait_for 90 "a leader after etcd returned" has_leader
+  wait_for 90 "a server accepting writes" writable
+  t_back=$(since "$t0")
+  touch "$res/$name.leader.stop"
+  wait "$sampler"
+  read -r gone back <"$res/$name.leader"
+  wait_for 120 "a standby streaming again" streaming "$(other "$(leader)")"
+  wait "$cart_pid" || { result FAIL "($name) loadcheck cart failed: $(cat "$res/$name-cart.err")"; return; }
+  wait "$load_pid" || { result FAIL "($name) loadcheck failed: $(cat "$res/$name.err")"; return; }
+  [ "$(jq -r .failed "$res/$name.json")" = 0 ] || v=FAIL
+  [ "$(cart_field "$name" bad)" = 0 ] && [ "$(cart_field "$name" lost)" = 0 ] || v=FAIL
+  if [ "$gone" = - ]; then
+    what="a server accepted writes throughout (pg$l kept leading)"
+  else
+    what="no server accepted writes from $(rel "$gone" "$t0") s to $(rel "$back" "$t0") s after etcd died (the leader demoted itself; pg$(leader) leads again)"
+  fi
+  if [ "$(cart_field "$name" first_failure_unix)" = 0 ]; then
+    cf="no cart add failed"
+  else
+    cf="cart adds failed from $(rel "$(cart_field "$name" first_failure_unix)" "$t0") s to $(rel "$(cart_field "$name" last_failure_unix)" "$t0") s after etcd died"
+  fi
+  fig "$name.read_failed" "$(jq -r .failed "$res/$name.json")"
+  fig "$name.writes_stopped" "$([ "$gone" = - ] && echo never || echo "$(rel "$gone" "$t0")-$(rel "$back" "$t0") s after etcd died")"
+  # what failsafe_mode promises: no demotion while every member answers
+  [ "$fs" != true ] || [ "$gone" = - ] || v=FAIL
+  result "$v" "($name) etcd killed under load for ${ETCD_DOWN_SECONDS} s (healthy again ${t_up} s after it died), failsafe_mode=$fs: $what; $cf; catalogue: $(load_line "$name"); cart: $(cart_line "$name")"
+  patroni_config "failsafe_mode=$PATRONI_FAILSAFE_MODE"
 }
 
 # (d) replication lag during a full rebuild, sampled every 100 ms: of the
 # cluster's export, or of a LAG_PRODUCTS-product one (then the cluster's
 # export is loaded back afterwards).
 scenario_d() {
-  local lag lsn0 lsn1 t0 secs dir=$export_dir
+  local lag lsn0 lsn1 t0 secs dir=$export_dir s
+  s=$(other "$(leader)")
   if [ "$LAG_PRODUCTS" != "$CLUSTER_PRODUCTS" ]; then
     dir=$work/data-$LAG_PRODUCTS
     [ -f "$dir/product.csv" ] \
       || "$etl" generate --products "$LAG_PRODUCTS" --seed "$CLUSTER_SEED" "$dir" 2>>"$work/generate.log"
   fi
-  lsn0=$(psql_at "$PRIMARY_PORT" "SELECT pg_current_wal_lsn()")
-  "$loadcheck" lag -db "$primary_url" -replica "$replica_url" -interval 100ms -d 10m \
+  lsn0=$(psql_at "SELECT pg_current_wal_lsn()")
+  "$loadcheck" lag -db "$primary_url" -replica "$(member_url "$s")" -interval 100ms -d 10m \
     >"$res/d-lag.json" 2>"$res/d-lag.err" &
   lag=$!
   bg_pids+=("$lag")
@@ -633,26 +1016,29 @@ scenario_d() {
   t0=$EPOCHREALTIME
   etl_load "$dir" --full --max-shrink 1 >"$res/d-load.log" 2>&1 || { result FAIL "(d) elier-etl load failed: $res/d-load.log"; return; }
   secs=$(since "$t0")
-  wait_for 900 "the replica to replay the rebuild" replica_caught_up
+  wait_for 900 "the standby to replay the rebuild" replica_caught_up "$s"
   sleep 0.5
   kill -INT "$lag"
   wait "$lag" || { result FAIL "(d) loadcheck lag failed: $(cat "$res/d-lag.err")"; return; }
-  lsn1=$(psql_at "$PRIMARY_PORT" "SELECT pg_current_wal_lsn()")
+  lsn1=$(psql_at "SELECT pg_current_wal_lsn()")
   local wal
-  wal=$(psql_at "$PRIMARY_PORT" "SELECT round(pg_wal_lsn_diff('$lsn1', '$lsn0') / 1048576.0, 1)")
+  wal=$(psql_at "SELECT round(pg_wal_lsn_diff('$lsn1', '$lsn0') / 1048576.0, 1)")
   if [ "$dir" != "$export_dir" ]; then
     etl_load "$export_dir" --max-shrink 1 >>"$res/d-load.log" 2>&1 || result FAIL "(d) loading the cluster's export back failed"
   fi
-  result INFO "(d) full rebuild ($LAG_PRODUCTS products, ${secs} s, ${wal} MiB of WAL): $(jq -r '"max replay lag \(.max_replay_lag_seconds) s (write \(.max_write_lag_seconds) s, flush \(.max_flush_lag_seconds) s), max \(.max_replay_lag_bytes) bytes behind, \(.commits_seen) commits replayed, each seen on the replica at most \(.max_commit_replay_delay_seconds*1000|round/1000) s after its commit on the primary, \(.samples) samples every 100 ms"' "$res/d-lag.json")"
+  result INFO "(d) full rebuild ($LAG_PRODUCTS products, ${secs} s, ${wal} MiB of WAL, synchronous_mode=$PATRONI_SYNCHRONOUS_MODE): $(jq -r '"max replay lag \(.max_replay_lag_seconds) s (write \(.max_write_lag_seconds) s, flush \(.max_flush_lag_seconds) s), max \(.max_replay_lag_bytes) bytes behind, \(.commits_seen) commits replayed, each seen on the standby at most \(.max_commit_replay_delay_seconds*1000|round/1000) s after its commit on the leader, \(.samples) samples every 100 ms"' "$res/d-lag.json")"
 }
 
 test_cleanup() {
   local p
   for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done
   if [ "$was_up" = 1 ]; then
-    # put back whatever a scenario left stopped
-    pg_start "$work/primary"
-    pg_start "$work/replica"
+    # put back whatever a scenario left stopped or changed
+    etcd_start
+    member_start 1
+    member_start 2
+    wait_for 120 "a leader" has_leader
+    patroni_config "synchronous_mode=$PATRONI_SYNCHRONOUS_MODE" "failsafe_mode=$PATRONI_FAILSAFE_MODE"
     api_start 1
     api_start 2
     nginx_start
@@ -669,20 +1055,32 @@ cmd_test() {
   trap test_cleanup EXIT
   res=$work/results
   mkdir -p "$res"
+  rm -f "$res/figures.txt"
+  # the cluster's own export live, whatever an earlier run left (scenario
+  # (a) needs a change to load)
+  etl_load "$export_dir" --if-changed --max-shrink 1 >"$res/start-load.log" 2>&1 \
+    || die "loading the cluster's export failed: $res/start-load.log"
+  cart_skus=$(psql_at "SELECT string_agg(id::text, ',') FROM (SELECT id FROM elier.skus WHERE quantity > 0 ORDER BY quantity DESC, id LIMIT 100) s")
+  [ -n "$cart_skus" ] || die "no sku with stock in the live build"
   local sc
   for sc in $TEST_SCENARIOS; do
     case $sc in
     a) say "scenario (a): rebuild propagation"; scenario_a ;;
     b1) say "scenario (b1): an API killed under load"; scenario_b b1 1 KILL ;;
     b2) say "scenario (b2): an API stopped gracefully under load (a rolling restart)"; scenario_b b2 2 TERM ;;
-    c) say "scenario (c): the replica stopped under load"; scenario_c ;;
+    c) say "scenario (c): the standby stopped under load"; scenario_c ;;
     d) say "scenario (d): replication lag during a full rebuild"; scenario_d ;;
-    e) say "scenario (e): the primary stopped under load: the cart 503s, the catalogue serves"; scenario_e ;;
-    *) die "unknown scenario $sc (TEST_SCENARIOS: a b1 b2 c d e)" ;;
+    f-sync) say "scenario (f-sync): the leader killed, synchronous_mode"; scenario_f f-sync true ;;
+    f-async) say "scenario (f-async): the leader killed, asynchronous replication"; scenario_f f-async false ;;
+    g) say "scenario (g): the leader killed during elier-etl load"; scenario_g ;;
+    s) say "scenario (s): patronictl switchover under load"; scenario_s ;;
+    x-failsafe) say "scenario (x-failsafe): etcd lost, failsafe_mode on"; scenario_x x-failsafe true ;;
+    x-plain) say "scenario (x-plain): etcd lost, failsafe_mode off"; scenario_x x-plain false ;;
+    *) die "unknown scenario $sc (TEST_SCENARIOS: a b1 b2 c d f-sync f-async g s x-failsafe x-plain)" ;;
     esac
   done
   {
-    echo "cluster-test: $(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "cluster-test: $(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); ttl $PATRONI_TTL, loop_wait $PATRONI_LOOP_WAIT, retry_timeout $PATRONI_RETRY_TIMEOUT; reads $TEST_RATE/s over $TEST_CONNS connections, cart adds $CART_RATE/s over $CART_SESSIONS sessions, through nginx"
     printf '%s\n' "${summary[@]}"
     echo "details: $res/*.json"
   } | tee "$res/summary.txt"
@@ -724,7 +1122,7 @@ bench_pids() { # GROUP: the pids whose CPU time counts as GROUP's
   case $1 in
   nginx) pid_of "$work/nginx" nginx || true ;;
   api) pid_of "$(api_dir 1)" elier-api || true; pid_of "$(api_dir 2)" elier-api || true ;;
-  pg) head -1 "$work/primary/data/postmaster.pid" "$work/replica/data/postmaster.pid" 2>/dev/null | grep -E '^[0-9]+$' || true ;;
+  pg) postmaster_pid 1 || true; postmaster_pid 2 || true ;;
   esac
 }
 
@@ -835,5 +1233,6 @@ status) cmd_status ;;
 clean) cmd_down; rm -rf "$work" ;;
 test) cmd_test ;;
 bench) cmd_bench ;;
-*) die "usage: cluster.sh up|down|status|test|bench|env|clean" ;;
+patronictl) shift; cmd_patronictl "$@" ;;
+*) die "usage: cluster.sh up|down|status|test|bench|env|clean|patronictl ARGS" ;;
 esac

@@ -60,8 +60,11 @@ DELETE FROM elier_cart.carts c USING old WHERE c.session = old.session;
 SELECT to_regclass('elier_cart.items') IS NOT NULL AND to_regclass('elier_cart.carts') IS NOT NULL;
 
 -- name: durable
--- Cart commits are acknowledged only once flushed locally at least: a
--- server (or role) default of synchronous_commit = off is overridden for
--- the cart's connections; anything stronger is kept.
-SELECT set_config('synchronous_commit', 'local', false)
-WHERE current_setting('synchronous_commit') = 'off';
+-- Cart commits are acknowledged only once flushed locally and, when the
+-- server names synchronous standbys (Patroni's synchronous_mode), once a
+-- synchronous standby has them too: a server (or role) default of
+-- synchronous_commit = off or local is raised to on for the cart's
+-- connections (on is local when no synchronous standby is named);
+-- remote_write and remote_apply, which wait for the standby too, are kept.
+SELECT set_config('synchronous_commit', 'on', false)
+WHERE current_setting('synchronous_commit') IN ('off', 'local');

@@ -7,6 +7,9 @@
 //	loadcheck await -after BUILD -db PRIMARY_URL -timeout 30s [-body PROXY_URL -path P] API_URL...
 //	loadcheck lag   -db PRIMARY_URL -replica REPLICA_URL -interval 100ms -d 5m
 //	loadcheck conns -db URL           elier-api sessions on that server
+//	loadcheck cart  -url URL -skus 1,2,3 -d 30s -rate 100 -sessions 8
+//	                                  POST /cart under a failure: its 503s and
+//	                                  acknowledged adds lost (cart.go)
 package main
 
 import (
@@ -46,7 +49,7 @@ func main() {
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: loadcheck load|await|lag|conns [flags]")
+		return errors.New("usage: loadcheck load|await|lag|conns|cart [flags]")
 	}
 	var res any
 	var err error
@@ -59,6 +62,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		res, err = lagCmd(ctx, args[1:])
 	case "conns":
 		res, err = connsCmd(ctx, args[1:])
+	case "cart":
+		res, err = cartCmd(ctx, args[1:])
 	default:
 		return fmt.Errorf("unknown command %q", args[0])
 	}

@@ -96,8 +96,9 @@ func NewStore(pool *pgxpool.Pool, idle time.Duration) *Store {
 // ConfigurePool makes cfg fit for the cart: connections only to a server
 // that accepts writes (whatever target_session_attrs the URL names: a cart
 // read after a write must see it, so a standby will not do), and a
-// synchronous_commit of at least local on each, so that a commit is
-// durable when it is acknowledged whatever the server's default.
+// synchronous_commit of at least on for each, so that a commit is durable
+// when it is acknowledged whatever the server's default, on the synchronous
+// standby too when the server names one (a failover then loses nothing).
 func ConfigurePool(cfg *pgxpool.Config) {
 	// ValidateConnect runs on whichever host of a multi-host URL answered.
 	cfg.ConnConfig.ValidateConnect = pgconn.ValidateConnectTargetSessionAttrsReadWrite

@@ -206,7 +206,8 @@ func TestCartFull(t *testing.T) {
 }
 
 // TestDurableWhateverTheDefault: a database whose default is
-// synchronous_commit = off still gets durable cart commits.
+// synchronous_commit = off or local still gets durable cart commits, on the
+// synchronous standby too when there is one.
 func TestDurableWhateverTheDefault(t *testing.T) {
 	t.Parallel()
 	url := newDB(t)
@@ -223,7 +224,12 @@ func TestDurableWhateverTheDefault(t *testing.T) {
 		}
 	}
 	check(newPool(t, url, false), "off") // the setting took: the check below can fail
-	check(newPool(t, url, true), "local")
+	check(newPool(t, url, true), "on")
+	// local does not wait for a synchronous standby: a failover could lose
+	// an acknowledged add (Patroni's synchronous_mode names the standby).
+	alterDatabase(t, url, "synchronous_commit = local")
+	check(newPool(t, url, false), "local")
+	check(newPool(t, url, true), "on")
 	alterDatabase(t, url, "synchronous_commit = remote_apply")
 	check(newPool(t, url, true), "remote_apply") // stronger settings are kept
 }
