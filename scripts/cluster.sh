@@ -628,7 +628,7 @@ ENV
 # /styles, a quarter each the product and /related. A failure is a transport
 # error or any status but 200, 304 and 404.
 
-TEST_SCENARIOS=${TEST_SCENARIOS:-a b1 b2 c d f-sync f-async g s x-failsafe x-plain}
+TEST_SCENARIOS=${TEST_SCENARIOS:-a b1 b2 c d d-inc f-sync f-async g s x-failsafe x-plain}
 TEST_RATE=${TEST_RATE:-1000}
 TEST_CONNS=${TEST_CONNS:-64}
 CART_RATE=${CART_RATE:-100}          # cart adds a second through nginx, during (f), (s), (x)
@@ -1029,6 +1029,44 @@ scenario_d() {
   result INFO "(d) full rebuild ($LAG_PRODUCTS products, ${secs} s, ${wal} MiB of WAL, synchronous_mode=$PATRONI_SYNCHRONOUS_MODE): $(jq -r '"max replay lag \(.max_replay_lag_seconds) s (write \(.max_write_lag_seconds) s, flush \(.max_flush_lag_seconds) s), max \(.max_replay_lag_bytes) bytes behind, \(.commits_seen) commits replayed, each seen on the standby at most \(.max_commit_replay_delay_seconds*1000|round/1000) s after its commit on the leader, \(.samples) samples every 100 ms"' "$res/d-lag.json")"
 }
 
+# (d-inc) replication lag during an incremental load (issue 11's target:
+# <= 0.1 s at full scale): revision 1 of the LAG_PRODUCTS-product export
+# (the generator's --revision: ~1% of the products changed) loaded over its
+# revision 0, sampled every 100 ms; the cluster's export is loaded back
+# afterwards.
+scenario_d_inc() {
+  local lag lsn0 lsn1 t0 secs s dir0 dir1 wal sum=$res/d-inc-summary.json
+  s=$(other "$(leader)")
+  dir0=$work/data-$LAG_PRODUCTS dir1=$work/data-$LAG_PRODUCTS-r1
+  [ -f "$dir0/related.csv" ] \
+    || "$etl" generate --products "$LAG_PRODUCTS" --seed "$CLUSTER_SEED" "$dir0" 2>>"$work/generate.log"
+  [ -f "$dir1/related.csv" ] \
+    || "$etl" generate --products "$LAG_PRODUCTS" --seed "$CLUSTER_SEED" --revision 1 "$dir1" 2>>"$work/generate.log"
+  etl_load "$dir0" --max-shrink 1 >"$res/d-inc-load.log" 2>&1 || { result FAIL "(d-inc) loading revision 0 failed: $res/d-inc-load.log"; return; }
+  wait_for 900 "the standby to replay revision 0" replica_caught_up "$s"
+  psql_at "CHECKPOINT" >/dev/null
+  lsn0=$(psql_at "SELECT pg_current_wal_lsn()")
+  "$loadcheck" lag -db "$primary_url" -replica "$(member_url "$s")" -interval 100ms -d 10m \
+    >"$res/d-inc-lag.json" 2>"$res/d-inc-lag.err" &
+  lag=$!
+  bg_pids+=("$lag")
+  sleep 0.5
+  t0=$EPOCHREALTIME
+  etl_load "$dir1" --max-shrink 1 --summary-json "$sum" >>"$res/d-inc-load.log" 2>&1 || { result FAIL "(d-inc) elier-etl load failed: $res/d-inc-load.log"; return; }
+  secs=$(since "$t0")
+  wait_for 300 "the standby to replay the incremental load" replica_caught_up "$s"
+  sleep 0.5
+  kill -INT "$lag"
+  wait "$lag" || { result FAIL "(d-inc) loadcheck lag failed: $(cat "$res/d-inc-lag.err")"; return; }
+  lsn1=$(psql_at "SELECT pg_current_wal_lsn()")
+  wal=$(psql_at "SELECT round(pg_wal_lsn_diff('$lsn1', '$lsn0') / 1048576.0, 1)")
+  etl_load "$export_dir" --max-shrink 1 >>"$res/d-inc-load.log" 2>&1 || result FAIL "(d-inc) loading the cluster's export back failed"
+  local max v=PASS
+  max=$(jq -r '.max_replay_lag_seconds' "$res/d-inc-lag.json")
+  awk -v m="$max" 'BEGIN { exit !(m <= 0.1) }' || v=FAIL
+  result "$v" "(d-inc) incremental load ($LAG_PRODUCTS products, $(jq -r '"\(.kind): \(.products.changed) changed, \(.products.added) added, \(.products.removed) removed, \(.documents) documents written"' "$sum"), ${secs} s, ${wal} MiB of WAL, synchronous_mode=$PATRONI_SYNCHRONOUS_MODE): $(jq -r '"max replay lag \(.max_replay_lag_seconds) s (target <= 0.1 s; write \(.max_write_lag_seconds) s, flush \(.max_flush_lag_seconds) s), max \(.max_replay_lag_bytes) bytes behind, \(.commits_seen) commits replayed, each seen on the standby at most \(.max_commit_replay_delay_seconds*1000|round/1000) s after its commit on the leader, \(.samples) samples every 100 ms"' "$res/d-inc-lag.json")"
+}
+
 test_cleanup() {
   local p
   for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -1070,13 +1108,14 @@ cmd_test() {
     b2) say "scenario (b2): an API stopped gracefully under load (a rolling restart)"; scenario_b b2 2 TERM ;;
     c) say "scenario (c): the standby stopped under load"; scenario_c ;;
     d) say "scenario (d): replication lag during a full rebuild"; scenario_d ;;
+    d-inc) say "scenario (d-inc): replication lag during an incremental load"; scenario_d_inc ;;
     f-sync) say "scenario (f-sync): the leader killed, synchronous_mode"; scenario_f f-sync true ;;
     f-async) say "scenario (f-async): the leader killed, asynchronous replication"; scenario_f f-async false ;;
     g) say "scenario (g): the leader killed during elier-etl load"; scenario_g ;;
     s) say "scenario (s): patronictl switchover under load"; scenario_s ;;
     x-failsafe) say "scenario (x-failsafe): etcd lost, failsafe_mode on"; scenario_x x-failsafe true ;;
     x-plain) say "scenario (x-plain): etcd lost, failsafe_mode off"; scenario_x x-plain false ;;
-    *) die "unknown scenario $sc (TEST_SCENARIOS: a b1 b2 c d f-sync f-async g s x-failsafe x-plain)" ;;
+    *) die "unknown scenario $sc (TEST_SCENARIOS: a b1 b2 c d d-inc f-sync f-async g s x-failsafe x-plain)" ;;
     esac
   done
   {
