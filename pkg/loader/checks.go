@@ -18,13 +18,22 @@ type checks struct {
 	parents    *IDSet
 	styleOf    *ParentMap
 	stylesSeen *ParentMap
-	seen       [len(Tables)]IDSet
-	order      [len(Tables)]orderCheck
+	tables     [len(Tables)]tableChecks
+}
+
+// tableChecks is one file's state, written on each of its rows by the
+// file's own goroutine (Stream reads the six files at once): padded so that
+// no two files' states share a cache line, which would make the cores take
+// the line from each other on every row.
+type tableChecks struct {
+	seen  IDSet
+	order orderCheck
+	_     [64]byte
 }
 
 func (c *checks) grouped() bool {
-	for _, o := range c.order {
-		if o.broken {
+	for _, t := range c.tables {
+		if t.order.broken {
 			return false
 		}
 	}
@@ -35,7 +44,7 @@ func (c *checks) product(r *Product, _ int32, v []any) (string, string) {
 	if !c.res.Products.Add(r.ID) {
 		return reasonDuplicate, fmt.Sprintf("product id %d already loaded", r.ID)
 	}
-	c.order[Products].see(r.ID, 0)
+	c.tables[Products].order.see(r.ID, 0)
 	if v != nil {
 		v[0], v[1], v[2], v[3], v[4], v[5] = r.ID, r.Name, r.Slogan, r.Description, r.Category, int64(r.DefaultPrice)
 	}
@@ -49,7 +58,7 @@ func (c *checks) style(r *Style, _ int32, v []any) (string, string) {
 	if !c.stylesSeen.Set(r.ID, r.ProductID) {
 		return reasonDuplicate, fmt.Sprintf("style id %d already loaded", r.ID)
 	}
-	c.order[Styles].see(r.ProductID, r.ID)
+	c.tables[Styles].order.see(r.ProductID, r.ID)
 	if v != nil {
 		var sale any
 		if !r.SaleNull {
@@ -64,10 +73,10 @@ func (c *checks) feature(r *Feature, pos int32, v []any) (string, string) {
 	if !c.parents.Has(r.ProductID) {
 		return reasonOrphan, fmt.Sprintf("product %d does not exist", r.ProductID)
 	}
-	if !c.seen[Features].Add(r.ID) {
+	if !c.tables[Features].seen.Add(r.ID) {
 		return reasonDuplicate, fmt.Sprintf("feature id %d already loaded", r.ID)
 	}
-	c.order[Features].see(r.ProductID, 0)
+	c.tables[Features].order.see(r.ProductID, 0)
 	if v != nil {
 		var value any
 		if !r.ValueNull {
@@ -85,10 +94,10 @@ func (c *checks) related(r *RelatedProduct, pos int32, v []any) (string, string)
 	if !c.parents.Has(r.RelatedID) {
 		return reasonOrphan, fmt.Sprintf("related product %d does not exist", r.RelatedID)
 	}
-	if !c.seen[Related].Add(r.ID) {
+	if !c.tables[Related].seen.Add(r.ID) {
 		return reasonDuplicate, fmt.Sprintf("related id %d already loaded", r.ID)
 	}
-	c.order[Related].see(r.ProductID, 0)
+	c.tables[Related].order.see(r.ProductID, 0)
 	if v != nil {
 		v[0], v[1], v[2], v[3] = r.ID, r.ProductID, pos, r.RelatedID
 	}
@@ -100,10 +109,10 @@ func (c *checks) sku(r *Sku, pos int32, v []any) (string, string) {
 	if p == 0 {
 		return reasonOrphan, fmt.Sprintf("style %d does not exist", r.StyleID)
 	}
-	if !c.seen[Skus].Add(r.ID) {
+	if !c.tables[Skus].seen.Add(r.ID) {
 		return reasonDuplicate, fmt.Sprintf("sku id %d already loaded", r.ID)
 	}
-	c.order[Skus].see(p, r.StyleID)
+	c.tables[Skus].order.see(p, r.StyleID)
 	if v != nil {
 		v[0], v[1], v[2], v[3], v[4], v[5] = r.ID, r.StyleID, p, pos, r.Size, r.Quantity
 	}
@@ -115,10 +124,10 @@ func (c *checks) photo(r *Photo, pos int32, v []any) (string, string) {
 	if p == 0 {
 		return reasonOrphan, fmt.Sprintf("style %d does not exist", r.StyleID)
 	}
-	if !c.seen[Photos].Add(r.ID) {
+	if !c.tables[Photos].seen.Add(r.ID) {
 		return reasonDuplicate, fmt.Sprintf("photo id %d already loaded", r.ID)
 	}
-	c.order[Photos].see(p, r.StyleID)
+	c.tables[Photos].order.see(p, r.StyleID)
 	if v != nil {
 		v[0], v[1], v[2], v[3], v[4], v[5] = r.ID, r.StyleID, p, pos, r.URL, r.ThumbnailURL
 	}
