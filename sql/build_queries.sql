@@ -46,11 +46,12 @@ SELECT {{columns}}
 FROM {{schema}}.related WHERE product_id BETWEEN $1 AND $2;
 
 -- name: base
--- The base build $3's document hashes for one range, in id order, read from
+-- The base build $3's versions (id, since) and their hashes for one range,
+-- in id order, read from
 -- its lineage {{base_schema}} as its view elier.docs does: what the new
 -- documents are compared with. {{h_input}} is d.h_input, or NULL for a
 -- base of the format before it.
-SELECT d.id, d.h_product, d.h_styles, d.h_related, {{h_input}}
+SELECT d.id, d.since, d.h_product, d.h_styles, d.h_related, {{h_input}}
 FROM {{base_schema}}.docs d
 WHERE d.id BETWEEN $1 AND $2 AND d.since <= $3 AND NOT EXISTS (
     SELECT 1 FROM {{base_schema}}.ends e

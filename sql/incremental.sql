@@ -23,14 +23,12 @@ DELETE FROM {{docs_schema}}.docs WHERE since = $1;
 DELETE FROM {{docs_schema}}.ends WHERE until = $1;
 
 -- name: supersede
--- $1 this build, $2 its base, $3 the product ids changed or removed: the
--- base's versions of them end at this build (their documents and their
--- skus' stock alike). Nothing is updated: the ends are appended.
+-- $1 this build; $2 and $3 side by side, the ids and since of the base's
+-- versions that end at this build (the changed and removed products', as
+-- the comparison read them): their documents and their skus' stock alike.
+-- Nothing is updated: the ends are appended.
 INSERT INTO {{docs_schema}}.ends (id, since, until)
-SELECT d.id, d.since, $1
-FROM {{docs_schema}}.docs d
-WHERE d.id = ANY($3::integer[]) AND d.since <= $2 AND NOT EXISTS (
-    SELECT 1 FROM {{docs_schema}}.ends e WHERE e.id = d.id AND e.since = d.since AND e.until <= $2);
+SELECT id, since, $1 FROM unnest($2::integer[], $3::bigint[]) AS v(id, since);
 
 -- name: insert_skus
 INSERT INTO {{docs_schema}}.stock SELECT * FROM {{schema}}.changed_skus;

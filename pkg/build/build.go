@@ -459,8 +459,7 @@ func (r *run) applyChanges(ctx context.Context, tx txExec) error {
 			}
 		}
 	}
-	replaced := r.diff.replacedIDs()
-	if _, err := tx.Exec(ctx, x("supersede"), r.id, r.base.id, replaced); err != nil {
+	if _, err := tx.Exec(ctx, x("supersede"), r.id, r.diff.endedIDs, r.diff.endedSince); err != nil {
 		return fmt.Errorf("ending replaced versions: %w", err)
 	}
 	for _, name := range []string{"insert", "insert_skus"} {

@@ -17,6 +17,10 @@ type diff struct {
 	changed, added, removed []int32
 	written                 int64 // document rows written
 	built                   int64 // products whose documents were built
+	// The base's versions that end at this build (of the changed and
+	// removed products): ids and their since, side by side.
+	endedIDs   []int32
+	endedSince []int64
 }
 
 func (d *diff) counts() ProductCounts {
@@ -32,13 +36,6 @@ func (d *diff) changedIDs() []int32 {
 	return out
 }
 
-// replacedIDs is the products whose base versions end at this build.
-func (d *diff) replacedIDs() []int32 {
-	out := slices.Concat(d.changed, d.removed)
-	slices.Sort(out)
-	return out
-}
-
 func mergeDiffs(ds []*diff) *diff {
 	out := &diff{}
 	for _, d := range ds {
@@ -48,6 +45,8 @@ func mergeDiffs(ds []*diff) *diff {
 		out.changed = append(out.changed, d.changed...)
 		out.added = append(out.added, d.added...)
 		out.removed = append(out.removed, d.removed...)
+		out.endedIDs = append(out.endedIDs, d.endedIDs...)
+		out.endedSince = append(out.endedSince, d.endedSince...)
 	}
 	return out
 }
@@ -69,6 +68,7 @@ func (c *comparer) see(id int32, h [3]int64) (bool, error) {
 	}
 	for c.base.ok && c.base.id < id {
 		c.d.removed = append(c.d.removed, c.base.id)
+		c.end()
 		if err := c.base.advance(); err != nil {
 			return false, err
 		}
@@ -78,6 +78,10 @@ func (c *comparer) see(id int32, h [3]int64) (bool, error) {
 		return true, nil
 	}
 	same := c.base.h == h
+	if !same {
+		c.d.changed = append(c.d.changed, id)
+		c.end()
+	}
 	if err := c.base.advance(); err != nil {
 		return false, err
 	}
@@ -85,8 +89,13 @@ func (c *comparer) see(id int32, h [3]int64) (bool, error) {
 		c.d.unchanged++
 		return !c.incremental, nil
 	}
-	c.d.changed = append(c.d.changed, id)
 	return true, nil
+}
+
+// end records that the base's current version ends at this build.
+func (c *comparer) end() {
+	c.d.endedIDs = append(c.d.endedIDs, c.base.id)
+	c.d.endedSince = append(c.d.endedSince, c.base.since)
 }
 
 // baseInput returns the base's input hash of product id when the base has
@@ -98,6 +107,7 @@ func (c *comparer) baseInput(id int32) (int64, bool, error) {
 	}
 	for c.base.ok && c.base.id < id {
 		c.d.removed = append(c.d.removed, c.base.id)
+		c.end()
 		if err := c.base.advance(); err != nil {
 			return 0, false, err
 		}
@@ -123,6 +133,7 @@ func (c *comparer) finish() error {
 	}
 	for c.base.ok {
 		c.d.removed = append(c.d.removed, c.base.id)
+		c.end()
 		if err := c.base.advance(); err != nil {
 			return err
 		}
@@ -136,6 +147,7 @@ type baseStream struct {
 	rows  pgx.Rows
 	ok    bool
 	id    int32
+	since int64 // the version's
 	h     [3]int64
 	input *int64 // h_input; nil when the base did not hash its rows
 }
@@ -169,7 +181,7 @@ func (b *baseStream) advance() error {
 		return nil
 	}
 	b.input = nil
-	if err := b.rows.Scan(&b.id, &b.h[0], &b.h[1], &b.h[2], &b.input); err != nil {
+	if err := b.rows.Scan(&b.id, &b.since, &b.h[0], &b.h[1], &b.h[2], &b.input); err != nil {
 		return fmt.Errorf("reading the base build's hashes: %w", err)
 	}
 	return nil
