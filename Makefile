@@ -94,7 +94,7 @@ bench-rebuild: build ## per-second throughput and cache hit ratio across full an
 
 .PHONY: bench-cart
 bench-cart: build ## the cart's targets beside /products/:id/styles: POST/GET /cart, 2,000 req/s open loop, commit_delay (BENCH_CART_PRODUCTS=100000)
-	@$(call with_db, scripts/bench-cart.sh)
+	@$(call with_db, scripts/bench-section.sh bench-cart scripts/bench-cart.sh)
 
 .PHONY: bench
 bench: build ## every benchmark above (and bench-cart.sh when present), written to docs/BENCHMARKS.md
