@@ -3,6 +3,7 @@ package build
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -66,12 +67,8 @@ func (c *comparer) see(id int32, h [3]int64) (bool, error) {
 		c.d.added = append(c.d.added, id)
 		return true, nil
 	}
-	for c.base.ok && c.base.id < id {
-		c.d.removed = append(c.d.removed, c.base.id)
-		c.end()
-		if err := c.base.advance(); err != nil {
-			return false, err
-		}
+	if err := c.removeBefore(int64(id)); err != nil {
+		return false, err
 	}
 	if !c.base.ok || c.base.id != id {
 		c.d.added = append(c.d.added, id)
@@ -105,12 +102,8 @@ func (c *comparer) baseInput(id int32) (int64, bool, error) {
 	if c.base == nil {
 		return 0, false, nil
 	}
-	for c.base.ok && c.base.id < id {
-		c.d.removed = append(c.d.removed, c.base.id)
-		c.end()
-		if err := c.base.advance(); err != nil {
-			return 0, false, err
-		}
+	if err := c.removeBefore(int64(id)); err != nil {
+		return 0, false, err
 	}
 	if !c.base.ok || c.base.id != id || c.base.input == nil {
 		return 0, false, nil
@@ -131,7 +124,13 @@ func (c *comparer) finish() error {
 	if c.base == nil {
 		return nil
 	}
-	for c.base.ok {
+	return c.removeBefore(math.MaxInt64)
+}
+
+// removeBefore counts the base's products before id as removed: their
+// versions end at this build.
+func (c *comparer) removeBefore(id int64) error {
+	for c.base.ok && int64(c.base.id) < id {
 		c.d.removed = append(c.d.removed, c.base.id)
 		c.end()
 		if err := c.base.advance(); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/bits"
 
 	"golang.org/x/sync/errgroup"
 
@@ -206,8 +205,7 @@ func (s *batchStream) advance() error {
 // hashRow adds the current row to the input hash: the row's own hash (the
 // loader's, of its values), mixed in order.
 func (s *batchStream) hashRow() {
-	const prime1, prime2 = 11400714785074694791, 14029467366897019727
-	s.input = bits.RotateLeft64(s.input+s.cur.Hash(s.i)*prime2, 31) * prime1
+	s.input = loader.Mix(s.input, s.cur.Hash(s.i))
 	s.rows++
 }
 

@@ -160,15 +160,16 @@ func (b *Batch) end(skip int) {
 		if sp[0] < 0 {
 			kind = int64(sp[0]) // spanNull or spanNumber
 		}
-		h = mix(mix(h, uint64(b.ints[first+c])), uint64(kind))
+		h = Mix(Mix(h, uint64(b.ints[first+c])), uint64(kind))
 	}
 	b.hashes = append(b.hashes, h)
 	b.start = len(b.arena)
 	b.N++
 }
 
-// mix is one round of xxHash64's accumulator.
-func mix(acc, v uint64) uint64 {
+// Mix is one round of xxHash64's accumulator: how a row's values are
+// folded into its hash, and (pkg/build) rows' hashes into a product's.
+func Mix(acc, v uint64) uint64 {
 	const prime1, prime2 = 11400714785074694791, 14029467366897019727
 	return bits.RotateLeft64(acc+v*prime2, 31) * prime1
 }
