@@ -113,7 +113,11 @@ measured() {
 group() {
   curl -fs "http://$api/metrics" | awk '$1 == "elier_cart_commits_total" {c = $2} $1 == "elier_cart_committed_adds_total" {a = $2} END {print c + 0, a + 0}'
 }
-# per_commit "C0 A0" "C1 A1": adds per commit between the two
+# reads: "batches reads" of the API's batched cart reads so far (/metrics)
+reads() {
+  curl -fs "http://$api/metrics" | awk '$1 == "elier_cart_read_batches_total" {c = $2} $1 == "elier_cart_reads_total" {a = $2} END {print c + 0, a + 0}'
+}
+# per_commit "C0 A0" "C1 A1": adds per commit (or reads per batch) between the two
 per_commit() {
   awk -v x="$1" -v y="$2" 'BEGIN {split(x, p, " "); split(y, q, " "); c = q[1] - p[1]; printf "%.1f", (c > 0 ? (q[2] - p[2]) / c : 0)}'
 }
@@ -152,8 +156,9 @@ row "POST /cart (wrk, closed loop; $(per_commit "$g0" "$(group)") adds per commi
 g0=$(group)
 read -r ach p50 p99 p999 err sent a pg cpu cps < <(measured run_rate_post)
 echo "| POST /cart at $rate req/s (open loop; achieved $ach, p99.9 $p999 ms; $(per_commit "$g0" "$(group)") adds per commit) | $ach | $p50 | $p99 | $err | $a | $pg | $cpu% | $cps |"
+r0=$(reads)
 read -r line < <(measured run_wrk "http://$api" bench/wrk/cart.lua CART=get SESSIONS="$sessions")
-row "GET /cart (wrk, closed loop)" "${line% *} –" # reads flush nothing
+row "GET /cart (wrk, closed loop; $(per_commit "$r0" "$(reads)") reads per statement)" "${line% *} –" # reads flush nothing
 
 # The catalogue while carts are written at $rate req/s.
 g0=$(group)

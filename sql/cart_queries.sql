@@ -37,8 +37,12 @@ WITH stock AS (
 )
 SELECT (SELECT count FROM added), (SELECT quantity FROM stock), (SELECT skus FROM cart);
 
--- name: list
-SELECT sku_id, count FROM elier_cart.items WHERE session = $1 ORDER BY seq;
+-- name: list_many
+-- The carts of the sessions $1 (a batch of concurrent reads), each in the
+-- order its skus first entered it.
+SELECT session, sku_id, count FROM elier_cart.items
+WHERE session = ANY($1::bytea[])
+ORDER BY session, seq;
 
 -- name: expire
 -- One bounded batch of idle carts: those untouched for $1 seconds, oldest

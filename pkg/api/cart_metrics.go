@@ -43,7 +43,8 @@ func (m *cartMetrics) inc(o cartOutcome) { m.n[o].Add(1) }
 // One family: its TYPE line once (the library's writers add one per call),
 // then a sample per outcome. Then the store's group commits: the
 // transactions that committed adds, and the adds they held (their ratio is
-// the mean group size, 1 under light load).
+// the mean group size, 1 under light load), and its batched reads: the
+// statements that read carts, and the GET /cart reads they answered.
 func (m *cartMetrics) write(w io.Writer, st cart.Stats) {
 	fmt.Fprintln(w, "# TYPE elier_cart_requests_total counter")
 	for o := range numCartOutcomes {
@@ -51,4 +52,6 @@ func (m *cartMetrics) write(w io.Writer, st cart.Stats) {
 	}
 	fmt.Fprintf(w, "# TYPE elier_cart_commits_total counter\nelier_cart_commits_total %d\n", st.Groups)
 	fmt.Fprintf(w, "# TYPE elier_cart_committed_adds_total counter\nelier_cart_committed_adds_total %d\n", st.Adds)
+	fmt.Fprintf(w, "# TYPE elier_cart_read_batches_total counter\nelier_cart_read_batches_total %d\n", st.ReadBatches)
+	fmt.Fprintf(w, "# TYPE elier_cart_reads_total counter\nelier_cart_reads_total %d\n", st.Reads)
 }

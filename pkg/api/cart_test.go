@@ -253,6 +253,8 @@ func TestCartInput(t *testing.T) {
 		`elier_cart_requests_total{outcome="listed"} 1`,
 		`elier_cart_commits_total 9`, // the 6 adds and the 3 refused, one by one
 		`elier_cart_committed_adds_total 9`,
+		`elier_cart_read_batches_total 1`, // the one GET /cart
+		`elier_cart_reads_total 1`,
 		`elier_http_requests_total{route="cart",status="201"} 6`,
 		`elier_http_requests_total{route="cart",status="422"} 3`,
 	} {

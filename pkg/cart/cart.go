@@ -83,13 +83,15 @@ type Store struct {
 	// one row.
 	touchEvery time.Duration
 	group      group
+	reads      reads
 }
 
 // NewStore returns a Store over pool, whose carts expire after idle
 // (Expire). Configure the pool with ConfigurePool first.
 func NewStore(pool *pgxpool.Pool, idle time.Duration) *Store {
 	s := &Store{pool: pool, touchEvery: min(idle/100, time.Hour)}
-	s.group.store = s
+	s.group.init(s)
+	s.reads.init(s)
 	return s
 }
 
@@ -142,7 +144,7 @@ func (s *Store) Ready(ctx context.Context) error {
 // re-checks count < quantity against the row's latest version, so
 // concurrent adds of one sku never overshoot the stock.
 func (s *Store) Add(ctx context.Context, session Session, sku int32) (int32, error) {
-	a := &add{session: session, sku: sku, done: make(chan struct{}, 1)}
+	a := &add{session: session, sku: sku}
 	if err := s.group.submit(ctx, a); err != nil {
 		return 0, translate(err, "adding to a cart")
 	}
@@ -150,24 +152,18 @@ func (s *Store) Add(ctx context.Context, session Session, sku int32) (int32, err
 }
 
 // List returns session's cart in the order each sku first entered it.
+// Concurrent lists are read together (reads.go): one statement for all
+// the sessions waiting.
 func (s *Store) List(ctx context.Context, session Session) ([]Item, error) {
-	var items []Item
-	err := s.retry(ctx, func() error {
-		rows, err := s.pool.Query(ctx, q["list"], session[:])
-		if err != nil {
-			return err
-		}
-		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Item, error) {
-			var it Item
-			err := r.Scan(&it.SkuID, &it.Count)
-			return it, err
-		})
-		return err
-	})
+	rd := &read{session: session}
+	err := s.reads.submit(ctx, rd)
+	if err == nil {
+		err = rd.err
+	}
 	if err != nil {
 		return nil, translate(err, "reading a cart")
 	}
-	return items, nil
+	return rd.items, nil
 }
 
 // Expire deletes carts idle for longer than idle, at most batch of them in

@@ -453,3 +453,78 @@ func TestGroupCommit(t *testing.T) {
 		t.Errorf("stats %+v then %+v: want %d more adds in fewer groups", before, st, adds)
 	}
 }
+
+// TestBatchedReads: concurrent reads of many carts, read together in
+// batches, each get their own session's cart in first-added order (never
+// another session's, never one sku twice), an unknown session an empty
+// one; a read right after an add sees it.
+func TestBatchedReads(t *testing.T) {
+	t.Parallel()
+	url := newDB(t)
+	stock := map[int32]int32{}
+	for id := int32(1); id <= 40; id++ {
+		stock[id] = 10
+	}
+	setStock(t, newPool(t, url, false), 1, stock)
+	s := cart.NewStore(newPool(t, url, true), time.Hour)
+	ctx := context.Background()
+	const sessions = 30
+	session := func(i int) cart.Session { return cart.SessionOf("authorization", []byte{'r', byte(i)}) }
+	want := make([][]cart.Item, sessions)
+	for i := range sessions {
+		// Session i holds i%7+1 skus, added in descending id order (so
+		// first-added order is not id order), the first of them twice.
+		for k := range i%7 + 1 {
+			sku := int32(40 - (i+3*k)%40)
+			for range 1 + boolInt(k == 0) {
+				if _, err := s.Add(ctx, session(i), sku); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want[i] = append(want[i], cart.Item{SkuID: sku, Count: int32(1 + boolInt(k == 0))})
+		}
+		// A read right after the add: read-your-writes.
+		if got := list(t, s, session(i)); !slices.Equal(got, want[i]) {
+			t.Fatalf("cart %d right after its adds: %v, want %v", i, got, want[i])
+		}
+	}
+	before := s.Stats()
+	const reads = 300
+	got, errs := make([][]cart.Item, reads), make([]error, reads)
+	var wg sync.WaitGroup
+	for r := range reads {
+		wg.Go(func() {
+			if r%10 == 9 {
+				got[r], errs[r] = s.List(ctx, cart.SessionOf("cookie", []byte{byte(r)}))
+				return
+			}
+			got[r], errs[r] = s.List(ctx, session(r%sessions))
+		})
+	}
+	wg.Wait()
+	for r := range reads {
+		w := want[r%sessions]
+		if r%10 == 9 {
+			w = nil
+		}
+		if errs[r] != nil || !slices.Equal(got[r], w) {
+			t.Errorf("read %d: %v, %v; want %v", r, got[r], errs[r], w)
+		}
+	}
+	if st := s.Stats(); st.Reads-before.Reads != reads || st.ReadBatches-before.ReadBatches >= reads {
+		t.Errorf("stats %+v then %+v: want %d more reads in fewer batches", before, st, reads)
+	}
+	// A caller whose context has ended gets its error, not a cart.
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.List(done, session(1)); !errors.Is(err, cart.ErrUnavailable) || !errors.Is(err, context.Canceled) {
+		t.Errorf("List with a canceled context: %v", err)
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,139 @@
+package cart
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// batcher runs concurrent requests together: a request queues itself and
+// waits; up to runners goroutines at a time each take everything queued
+// (up to max requests) and hand it to do as one batch. Nothing waits on
+// purpose: under light load a batch is one request and costs what a lone
+// request did; under load the requests that arrive while a batch runs make
+// the next one, so the cost per request falls as the rate rises. The
+// cart's adds (group commit) and its reads both go through one.
+type batcher[J job] struct {
+	max, runners int
+	do           func([]J) // runs a batch and signals each job done
+
+	mu      sync.Mutex
+	queue   []J
+	running int // runner goroutines taking batches from queue
+}
+
+// job is one queued request: its caller's deadline, and whether a batch has
+// taken it or its caller gave up first.
+type job interface{ queued() *pending }
+
+// pending is the part of a job that the batcher owns.
+type pending struct {
+	deadline time.Time // the caller's, zero for none
+	state    atomic.Int32
+	done     chan struct{} // buffered: a runner never waits for a caller that gave up
+}
+
+func (p *pending) queued() *pending { return p }
+
+// The states of a job.
+const (
+	jobQueued    int32 = iota
+	jobTaken           // in a batch being run
+	jobAbandoned       // its caller gave up before a batch took it
+)
+
+// submit queues j and waits until its batch has run. It returns ctx's error
+// when ctx ends first: j may or may not have run.
+func (b *batcher[J]) submit(ctx context.Context, j J) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p := j.queued()
+	p.done = make(chan struct{}, 1)
+	p.deadline, _ = ctx.Deadline()
+	b.mu.Lock()
+	b.queue = append(b.queue, j)
+	start := b.running < b.runners
+	if start {
+		b.running++
+	}
+	b.mu.Unlock()
+	if start {
+		go b.run()
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		p.state.CompareAndSwap(jobQueued, jobAbandoned) // not sent, if not taken yet
+		return ctx.Err()
+	}
+}
+
+// run takes batches until the queue is empty.
+func (b *batcher[J]) run() {
+	var taken, live []J
+	for {
+		b.mu.Lock()
+		n := min(len(b.queue), b.max)
+		if n == 0 {
+			b.running--
+			b.mu.Unlock()
+			return
+		}
+		taken = append(taken[:0], b.queue[:n]...)
+		rest := copy(b.queue, b.queue[n:])
+		clear(b.queue[rest:])
+		b.queue = b.queue[:rest]
+		b.mu.Unlock()
+
+		// A job whose caller's deadline has passed is not sent: its caller
+		// answers that it timed out, and (for an add) the unit must not
+		// land in the cart behind that answer when it can be helped.
+		live = live[:0]
+		now := time.Now()
+		for _, j := range taken {
+			p := j.queued()
+			if !p.deadline.IsZero() && !now.Before(p.deadline) {
+				p.state.CompareAndSwap(jobQueued, jobAbandoned)
+				continue
+			}
+			if p.state.CompareAndSwap(jobQueued, jobTaken) {
+				live = append(live, j)
+			}
+		}
+		clear(taken)
+		if len(live) > 0 {
+			b.do(live)
+			for _, j := range live {
+				j.queued().done <- struct{}{}
+			}
+			clear(live)
+		}
+	}
+}
+
+// latest is the latest deadline of jobs; false when one has none.
+func latest[J job](jobs []J) (time.Time, bool) {
+	var d time.Time
+	for _, j := range jobs {
+		p := j.queued()
+		if p.deadline.IsZero() {
+			return time.Time{}, false
+		}
+		if p.deadline.After(d) {
+			d = p.deadline
+		}
+	}
+	return d, true
+}
+
+// batchContext is the context a batch of jobs runs under: it ends at the
+// latest of their deadlines, so that no caller still waiting is cut short.
+func batchContext[J job](jobs []J) (context.Context, context.CancelFunc) {
+	if d, ok := latest(jobs); ok {
+		return context.WithDeadline(context.Background(), d)
+	}
+	return context.Background(), func() {}
+}
