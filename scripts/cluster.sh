@@ -546,6 +546,10 @@ cmd_up() {
   member_start 1
   member_start 2
   wait_for 180 "a Patroni leader (logs: $work/pg*/patroni.log)" has_leader
+  # Patroni names a leader as soon as it holds the lock; a member that was
+  # a replica when the cluster stopped is read-only until its promotion
+  # ends, and the steps below write
+  wait_for 120 "the leader accepting writes (logs: $work/pg*/patroni.log)" writable
   # the bootstrap section is read once, by the first member: cluster.env's
   # values are applied at every up, so that changing them takes effect
   patroni_config "ttl=$PATRONI_TTL" "loop_wait=$PATRONI_LOOP_WAIT" "retry_timeout=$PATRONI_RETRY_TIMEOUT" \
@@ -1097,6 +1101,7 @@ cmd_test() {
   need_pkg bc bc
   was_up=0
   if all_up; then was_up=1; build; ensure_exports; else cmd_up; fi
+  wait_for 120 "the leader accepting writes" writable
   trap test_cleanup EXIT
   res=$work/results
   mkdir -p "$res"
