@@ -1,12 +1,15 @@
-// Command persec is a closed-loop load generator that reports every second:
+// Command persec is a closed-loop load generator that reports every second
+// (or every -interval):
 // -conns connections each send the next request as soon as the previous
 // answer arrives (as wrk does), and at the end of each second persec prints
-// one JSON line with that second's answers and errors, and the change over
-// that second of the API's own counters read from /metrics (for example
+// one JSON line with that interval's answers and errors, and the change over
+// it of the API's own counters read from /metrics (for example
 // cache hits and misses), plus the current value of some gauges (the live
 // build). scripts/bench-rebuild.sh runs it across a rebuild to show
 // throughput and the cache's hit ratio before, during and after the swap,
-// which a single end-of-run figure (wrk) averages away.
+// which a single end-of-run figure (wrk) averages away. A short interval
+// (100ms) places the swap within a tenth of a second, so that the 1-second
+// windows that begin after it can be told from the second it fell in.
 //
 // It runs until -duration has passed or it gets SIGINT or SIGTERM; a
 // second cut short is not printed.
@@ -37,6 +40,7 @@ func main() {
 	tf := target.AddFlags(flag.CommandLine, "skewed", 100000)
 	conns := flag.Int("conns", 64, "connections, each with one request in flight")
 	dur := flag.Duration("duration", 0, "how long to run (0: until SIGINT or SIGTERM)")
+	interval := flag.Duration("interval", time.Second, "how often to print a line")
 	counters := flag.String("counters", "elier_cache_hits_total,elier_cache_misses_total,elier_build_changes_total",
 		"comma-separated /metrics counters whose per-second change to report (missing ones are left out)")
 	gauges := flag.String("gauges", "elier_live_build_id", "comma-separated /metrics gauges whose value to report")
@@ -49,7 +53,11 @@ func main() {
 		ctx, cancel = context.WithTimeout(ctx, *dur)
 		defer cancel()
 	}
-	cfg := config{flags: tf, conns: *conns,
+	if *interval <= 0 {
+		fmt.Fprintln(os.Stderr, "persec: -interval must be positive")
+		os.Exit(2)
+	}
+	cfg := config{flags: tf, conns: *conns, interval: *interval,
 		counters: split(*counters), gauges: split(*gauges)}
 	if err := run(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "persec:", err)
@@ -60,6 +68,7 @@ func main() {
 type config struct {
 	flags            target.Flags
 	conns            int
+	interval         time.Duration
 	counters, gauges []string
 }
 
@@ -73,13 +82,14 @@ func split(s string) []string {
 	return out
 }
 
-// second is one line of output.
+// second is one line of output: one interval (a second by default).
 type second struct {
-	Second   int                `json:"second"`   // 1, 2, ... from the start
-	Unix     float64            `json:"unix"`     // when the second ended
+	Second   int                `json:"second"`   // 1, 2, ... from the start: the interval's number
+	Interval float64            `json:"interval"` // its length, seconds
+	Unix     float64            `json:"unix"`     // when it ended
 	Requests int64              `json:"requests"` // answers received, errors included
 	Errors   int64              `json:"errors"`   // transport errors and answers other than 200 and 404
-	Counters map[string]float64 `json:"counters"` // change over the second
+	Counters map[string]float64 `json:"counters"` // change over the interval
 	Gauges   map[string]float64 `json:"gauges"`   // value at its end
 }
 
@@ -107,7 +117,7 @@ func run(ctx context.Context, cfg config) error {
 	defer wg.Wait()
 
 	enc := json.NewEncoder(os.Stdout)
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(cfg.interval)
 	defer tick.Stop()
 	for s := 1; ; s++ {
 		select {
@@ -115,11 +125,11 @@ func run(ctx context.Context, cfg config) error {
 			return nil
 		case t := <-tick.C:
 			if ctx.Err() != nil {
-				// Stopped during this second: its count is partial. (select
+				// Stopped during this interval: its count is partial. (select
 				// picks at random when both are ready.)
 				return nil
 			}
-			line := second{Second: s, Unix: float64(t.UnixNano()) / 1e9,
+			line := second{Second: s, Interval: cfg.interval.Seconds(), Unix: float64(t.UnixNano()) / 1e9,
 				Requests: requests.Swap(0), Errors: errors.Swap(0),
 				Counters: map[string]float64{}, Gauges: map[string]float64{}}
 			cur, err := scrape(scraper, base)

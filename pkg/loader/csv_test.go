@@ -498,3 +498,83 @@ func BenchmarkEncodingCSVSkus(b *testing.B) { benchEncodingCSV(b, Skus) }
 
 // BenchmarkEncodingCSVPhotos is the baseline for BenchmarkScanPhotos.
 func BenchmarkEncodingCSVPhotos(b *testing.B) { benchEncodingCSV(b, Photos) }
+
+// splitRef restates record.split's rules as plainly as possible (a byte at
+// a time, doubled quotes undone by ReplaceAll): the reference FuzzSplit
+// holds record.split, with its short-field loops and scratch buffer, to.
+func splitRef(in []byte) (fields []field, st splitStatus, badAt int) {
+	i := 0
+	for {
+		if i < len(in) && in[i] == '"' {
+			start, j := i+1, i+1
+			for {
+				k := bytes.IndexByte(in[j:], '"')
+				if k < 0 {
+					return nil, splitOpenQuote, 0
+				}
+				j += k
+				if j+1 < len(in) && in[j+1] == '"' {
+					j += 2
+					continue
+				}
+				break
+			}
+			v := bytes.ReplaceAll(in[start:j], []byte(`""`), []byte(`"`))
+			fields = append(fields, field{b: v, quoted: true})
+			i = j + 1
+			if i == len(in) {
+				return fields, splitOK, 0
+			}
+			if in[i] != ',' {
+				return nil, splitBadQuote, j
+			}
+			i++
+			continue
+		}
+		j := i
+		for ; j < len(in) && in[j] != ','; j++ {
+			if in[j] == '"' {
+				return nil, splitBadQuote, j
+			}
+		}
+		fields = append(fields, field{b: in[i:j]})
+		if j == len(in) {
+			return fields, splitOK, 0
+		}
+		i = j + 1
+	}
+}
+
+func FuzzSplit(f *testing.F) {
+	for _, s := range []string{
+		"", ",", "a,b", `"a","b"`, `"a""b",c`, `a"b,c`, `"a"b`, `"open`,
+		"12345678901234567,x", "https://example.com/a/very/long/path.jpg,https://example.com/b.jpg",
+		`https://example.com/a/very/long/"path.jpg,x`, "1234567890123456,", "1234567890123456", `1234567890123456"`,
+		`"https://example.com/quoted/long/url.jpg",https://example.com/unquoted/long/url.jpg"`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var r record
+		st := r.split(in)
+		want, wst, wbad := splitRef(in)
+		if st != wst {
+			t.Fatalf("split(%q): status %d, want %d", in, st, wst)
+		}
+		switch st {
+		case splitBadQuote:
+			if r.badAt != wbad {
+				t.Fatalf("split(%q): bad quote at %d, want %d", in, r.badAt, wbad)
+			}
+		case splitOK:
+			if len(r.f) != len(want) {
+				t.Fatalf("split(%q): %d fields, want %d", in, len(r.f), len(want))
+			}
+			for i := range want {
+				if !bytes.Equal(r.f[i].b, want[i].b) || r.f[i].quoted != want[i].quoted {
+					t.Fatalf("split(%q): field %d %q (quoted %v), want %q (%v)", in, i, r.f[i].b, r.f[i].quoted, want[i].b, want[i].quoted)
+				}
+			}
+		}
+	})
+}
