@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -82,16 +83,20 @@ type Store struct {
 	// rewrites it: a fraction of the idle expiry, so an add usually writes
 	// one row.
 	touchEvery time.Duration
-	group      group
-	reads      reads
+
+	adds  batcher[*add]  // group commit (group.go)
+	reads batcher[*read] // batched reads (reads.go)
+
+	commits, committed     atomic.Uint64 // groups committed, and the adds they held
+	readBatches, readsDone atomic.Uint64 // read statements run, and the reads they answered
 }
 
 // NewStore returns a Store over pool, whose carts expire after idle
 // (Expire). Configure the pool with ConfigurePool first.
 func NewStore(pool *pgxpool.Pool, idle time.Duration) *Store {
 	s := &Store{pool: pool, touchEvery: min(idle/100, time.Hour)}
-	s.group.init(s)
-	s.reads.init(s)
+	s.adds = batcher[*add]{max: maxGroup, runners: 1, do: s.commit}
+	s.reads = batcher[*read]{max: maxReadBatch, runners: readRunners, do: s.readCarts}
 	return s
 }
 
@@ -145,7 +150,7 @@ func (s *Store) Ready(ctx context.Context) error {
 // concurrent adds of one sku never overshoot the stock.
 func (s *Store) Add(ctx context.Context, session Session, sku int32) (int32, error) {
 	a := &add{session: session, sku: sku}
-	if err := s.group.submit(ctx, a); err != nil {
+	if err := s.adds.submit(ctx, a); err != nil {
 		return 0, translate(err, "adding to a cart")
 	}
 	return a.result()

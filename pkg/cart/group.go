@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -14,11 +13,12 @@ import (
 // maxGroup bounds the adds one transaction commits.
 const maxGroup = 64
 
-// group commits concurrent adds together (batch.go): one runner at a time
-// takes everything queued (up to maxGroup) and commits it in one implicit
-// transaction: a single pipeline of statements, one round trip, one commit
-// and one WAL flush for the whole group, instead of one of each per add
-// (what commit_delay tries to do inside PostgreSQL, without the delay).
+// Adds commit in groups (group commit, over the Store's batcher adds,
+// batch.go): one runner at a time takes everything queued (up to maxGroup)
+// and commits it in one implicit transaction: a single pipeline of
+// statements, one round trip, one commit and one WAL flush for the whole
+// group, instead of one of each per add (what commit_delay tries to do
+// inside PostgreSQL, without the delay).
 //
 // Each add keeps its own statements and its own outcome: the group's adds
 // run in session order, each its lock then its upsert, and a statement's
@@ -27,17 +27,6 @@ const maxGroup = 64
 // same lock order in every group (and every API instance), so groups never
 // deadlock. An error from the server rolls the whole group back; its adds
 // are then retried one by one, each getting its own answer.
-type group struct {
-	store *Store
-	batcher[*add]
-
-	groups, adds atomic.Uint64 // committed so far, for Stats
-}
-
-func (g *group) init(s *Store) {
-	g.store = s
-	g.batcher = batcher[*add]{max: maxGroup, runners: 1, do: g.commit}
-}
 
 // add is one queued add and, once done, its outcome.
 type add struct {
@@ -66,18 +55,18 @@ func (a *add) result() (int32, error) {
 }
 
 // commit runs adds in one transaction and records each its outcome.
-func (g *group) commit(adds []*add) {
+func (s *Store) commit(adds []*add) {
 	// Session order: the lock order of every group. Stable: one session's
 	// adds keep their arrival order.
 	slices.SortStableFunc(adds, func(a, b *add) int { return bytes.Compare(a.session[:], b.session[:]) })
-	err := g.exec(adds)
+	err := s.exec(adds)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && !unavailableCode(pe.Code) && len(adds) > 1 {
 		// The server refused one statement and rolled the group back:
 		// nothing of it was committed. Each add alone gets its own answer.
 		// (A server that is away or read-only answers every add alike.)
 		for _, a := range adds {
-			a.err = g.exec([]*add{a})
+			a.err = s.exec([]*add{a})
 		}
 		return
 	}
@@ -91,10 +80,9 @@ func (g *group) commit(adds []*add) {
 // server's ReadyForQuery, which follows that transaction's commit (and its
 // WAL flush): the callers' 201s come after that, never after a statement's
 // own answer.
-func (g *group) exec(adds []*add) error {
+func (s *Store) exec(adds []*add) error {
 	ctx, cancel := batchContext(adds)
 	defer cancel()
-	s := g.store
 	err := s.retry(ctx, func() error {
 		b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 2*len(adds))}
 		for _, a := range adds {
@@ -107,8 +95,8 @@ func (g *group) exec(adds []*add) error {
 		return s.pool.SendBatch(ctx, b).Close()
 	})
 	if err == nil {
-		g.groups.Add(1)
-		g.adds.Add(uint64(len(adds)))
+		s.commits.Add(1)
+		s.committed.Add(uint64(len(adds)))
 	}
 	return err
 }
@@ -125,7 +113,7 @@ type Stats struct {
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
 	return Stats{
-		Groups: s.group.groups.Load(), Adds: s.group.adds.Load(),
-		ReadBatches: s.reads.batches.Load(), Reads: s.reads.reads.Load(),
+		Groups: s.commits.Load(), Adds: s.committed.Load(),
+		ReadBatches: s.readBatches.Load(), Reads: s.readsDone.Load(),
 	}
 }
