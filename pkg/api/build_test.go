@@ -448,3 +448,46 @@ func TestCacheSurvivesRebuild(t *testing.T) {
 		t.Errorf("removed product 9: %d", resp.StatusCode)
 	}
 }
+
+// TestShutdownClosesUnusedConnections: a connection opened and never used
+// (an HTTP client's pool dials ahead) does not hold a graceful shutdown to
+// its deadline: Run returns nil, and the connection is closed. fasthttp
+// alone counts a new connection as idle only 5 s after it was accepted, so
+// with a 3-s deadline Run returned "context deadline exceeded".
+func TestShutdownClosesUnusedConnections(t *testing.T) {
+	t.Parallel()
+	url := newCatalog(t)
+	installBuild(t, url, 1, build1(t), false)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Listener, cfg.DatabaseURL, cfg.ShutdownTimeout = ln, url, 3*time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	c := newClient(t)
+	eventually(t, "up", func() error {
+		resp, err := c.Get("http://" + ln.Addr().String() + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	})
+	silent, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	time.Sleep(200 * time.Millisecond) // accepted by the server
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run after cancel, with a connection never used: %v, want nil", err)
+	}
+	_ = silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := silent.Read(make([]byte, 1)); err == nil {
+		t.Errorf("the unused connection is still open (read %d bytes)", n)
+	}
+}

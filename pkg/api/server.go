@@ -144,6 +144,8 @@ func Run(ctx context.Context, cfg Config) error {
 		CloseOnShutdown:              true,
 		Logger:                       fasthttpLogger{log},
 	}
+	var unused unusedConns
+	srv.ConnState = unused.track
 
 	// Know the live build before the first request, if the database lets.
 	s.poll(ctx)
@@ -180,7 +182,11 @@ func Run(ctx context.Context, cfg Config) error {
 	s.stopping.Store(true)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.ShutdownWithContext(sctx); err != nil {
+	stopSweep := make(chan struct{})
+	go unused.sweep(stopSweep)
+	err = srv.ShutdownWithContext(sctx)
+	close(stopSweep)
+	if err != nil {
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	if err := <-served; err != nil {
