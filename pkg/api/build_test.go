@@ -273,25 +273,11 @@ func TestGracefulShutdown(t *testing.T) {
 	url := newCatalog(t)
 	docs := build1(t)
 	installBuild(t, url, 1, docs, false)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
 	cfg := DefaultConfig()
-	cfg.Listener, cfg.DatabaseURL, cfg.DBTimeout = ln, url, time.Minute
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg) }()
+	cfg.DatabaseURL, cfg.DBTimeout = url, time.Minute
+	ln, cancel, done := runUntilCancel(t, cfg)
+	base := "http://" + ln.Addr().String()
 	c := newClient(t)
-	eventually(t, "up", func() error {
-		resp, err := c.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err
-	})
 
 	release := lockDocs(t, url)
 	type result struct {
@@ -458,24 +444,9 @@ func TestShutdownClosesUnusedConnections(t *testing.T) {
 	t.Parallel()
 	url := newCatalog(t)
 	installBuild(t, url, 1, build1(t), false)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := DefaultConfig()
-	cfg.Listener, cfg.DatabaseURL, cfg.ShutdownTimeout = ln, url, 3*time.Second
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg) }()
-	c := newClient(t)
-	eventually(t, "up", func() error {
-		resp, err := c.Get("http://" + ln.Addr().String() + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err
-	})
+	cfg.DatabaseURL, cfg.ShutdownTimeout = url, 3*time.Second
+	ln, cancel, done := runUntilCancel(t, cfg)
 	silent, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -490,4 +461,29 @@ func TestShutdownClosesUnusedConnections(t *testing.T) {
 	if n, err := silent.Read(make([]byte, 1)); err == nil {
 		t.Errorf("the unused connection is still open (read %d bytes)", n)
 	}
+}
+
+// runUntilCancel runs the API with cfg on a fresh loopback listener until
+// cancel (SIGTERM in main), once it answers /healthz; done gets Run's
+// result.
+func runUntilCancel(t *testing.T, cfg Config) (ln net.Listener, cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listener = ln
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	result := make(chan error, 1)
+	go func() { result <- Run(ctx, cfg) }()
+	c := newClient(t)
+	eventually(t, "up", func() error {
+		resp, err := c.Get("http://" + ln.Addr().String() + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	})
+	return ln, cancel, result
 }
