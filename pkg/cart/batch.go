@@ -16,7 +16,7 @@ import (
 // cart's adds (group commit) and its reads both go through one.
 type batcher[J job] struct {
 	max, runners int
-	do           func([]J) // runs a batch and signals each job done
+	do           func([]J) // runs a batch; run then signals each of its jobs done
 
 	mu      sync.Mutex
 	queue   []J

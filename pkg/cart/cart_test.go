@@ -91,6 +91,15 @@ func setStock(t *testing.T, pool *pgxpool.Pool, build int, stock map[int32]int32
 	}
 }
 
+// uniformStock is skus 1..n, each with quantity q.
+func uniformStock(n, q int32) map[int32]int32 {
+	stock := make(map[int32]int32, n)
+	for id := int32(1); id <= n; id++ {
+		stock[id] = q
+	}
+	return stock
+}
+
 // alterDatabase sets a default for new sessions of url's database.
 func alterDatabase(t *testing.T, url, setting string) {
 	t.Helper()
@@ -174,11 +183,7 @@ func TestAddAndList(t *testing.T) {
 func TestCartFull(t *testing.T) {
 	t.Parallel()
 	url := newDB(t)
-	stock := map[int32]int32{}
-	for id := int32(1); id <= cart.MaxSkus+50; id++ {
-		stock[id] = 3
-	}
-	setStock(t, newPool(t, url, false), 1, stock)
+	setStock(t, newPool(t, url, false), 1, uniformStock(cart.MaxSkus+50, 3))
 	s := cart.NewStore(newPool(t, url, true), time.Hour)
 	session := cart.SessionOf("authorization", []byte("full"))
 	var wg sync.WaitGroup
@@ -394,12 +399,8 @@ func TestCartSurvivesRebuildAndRollback(t *testing.T) {
 func TestGroupCommit(t *testing.T) {
 	t.Parallel()
 	url := newDB(t)
-	stock := map[int32]int32{}
-	for id := int32(1); id <= 20; id++ {
-		stock[id] = 5
-	}
 	pool := newPool(t, url, false)
-	setStock(t, pool, 1, stock)
+	setStock(t, pool, 1, uniformStock(20, 5))
 	ctx := context.Background()
 	// Sku 13's quantity is a division by zero: the server's error, in the
 	// middle of whatever group holds that add.
@@ -461,11 +462,7 @@ func TestGroupCommit(t *testing.T) {
 func TestBatchedReads(t *testing.T) {
 	t.Parallel()
 	url := newDB(t)
-	stock := map[int32]int32{}
-	for id := int32(1); id <= 40; id++ {
-		stock[id] = 10
-	}
-	setStock(t, newPool(t, url, false), 1, stock)
+	setStock(t, newPool(t, url, false), 1, uniformStock(40, 10))
 	s := cart.NewStore(newPool(t, url, true), time.Hour)
 	ctx := context.Background()
 	const sessions = 30

@@ -4,9 +4,9 @@ import "github.com/jackc/pgx/v5"
 
 // Reads batch like adds (over the Store's batcher reads, batch.go): one
 // statement reads the carts of every session waiting, instead of one
-// statement, one round trip and one backend's turn per GET /cart. Two runners, so that one batch is being
-// read while the next one gathers, and both of a small machine's cores can
-// serve a batch each.
+// statement, one round trip and one backend's turn per GET /cart. Two
+// runners, so that one batch is being read while the next one gathers, and
+// both of a small machine's cores can serve a batch each.
 const (
 	maxReadBatch = 128
 	readRunners  = 2
@@ -20,23 +20,20 @@ type read struct {
 	err     error
 }
 
-// run reads the carts of reads' sessions in one statement. Its rows come
-// ordered by session, then by the order each sku entered its cart; each
-// read takes its session's. A read always starts after its caller asked,
-// on the primary: a GET /cart after a 201 sees the unit (read-your-writes).
+// readCarts reads the carts of reads' sessions in one statement (a session
+// asked twice is simply named twice: ANY matches each row once). Its rows
+// come ordered by session, then by the order each sku entered its cart;
+// each read takes its session's. A read always starts after its caller
+// asked, on the primary: a GET /cart after a 201 sees the unit
+// (read-your-writes).
 func (s *Store) readCarts(reads []*read) {
 	ctx, cancel := batchContext(reads)
 	defer cancel()
-	bySession := make(map[Session][]*read, len(reads))
-	sessions := make([][]byte, 0, len(reads))
-	for _, rd := range reads {
-		rd.items, rd.err = nil, nil
-		if _, ok := bySession[rd.session]; !ok {
-			sessions = append(sessions, rd.session[:])
-		}
-		bySession[rd.session] = append(bySession[rd.session], rd)
+	sessions := make([][]byte, len(reads))
+	for i, rd := range reads {
+		sessions[i] = rd.session[:]
 	}
-	carts := make(map[Session][]Item, len(sessions))
+	carts := make(map[Session][]Item, len(reads))
 	err := s.retry(ctx, func() error {
 		clear(carts)
 		rows, err := s.pool.Query(ctx, q["list_many"], sessions)
@@ -55,10 +52,8 @@ func (s *Store) readCarts(reads []*read) {
 		})
 		return err
 	})
-	for sess, rds := range bySession {
-		for _, rd := range rds {
-			rd.items, rd.err = carts[sess], err
-		}
+	for _, rd := range reads {
+		rd.items, rd.err = carts[rd.session], err
 	}
 	if err == nil {
 		s.readBatches.Add(1)
