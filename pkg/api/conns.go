@@ -3,6 +3,7 @@ package api
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -21,12 +22,19 @@ const unusedGrace = time.Second
 // every request answered. During a shutdown, sweep closes those that have
 // been silent for unusedGrace.
 type unusedConns struct {
+	// n counts m's entries: the hook runs twice a request (active, idle),
+	// and on a keep-alive connection finds nothing to do without a lock.
+	n  atomic.Int32
 	mu sync.Mutex
 	m  map[net.Conn]time.Time // accepted at
 }
 
-// track is the server's ConnState hook.
+// track is the server's ConnState hook. fasthttp reports a connection new
+// before it hands it to the goroutine that reports the later states.
 func (u *unusedConns) track(c net.Conn, st fasthttp.ConnState) {
+	if st != fasthttp.StateNew && u.n.Load() == 0 {
+		return
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if st == fasthttp.StateNew {
@@ -34,9 +42,11 @@ func (u *unusedConns) track(c net.Conn, st fasthttp.ConnState) {
 			u.m = map[net.Conn]time.Time{}
 		}
 		u.m[c] = time.Now()
+		u.n.Store(int32(len(u.m)))
 		return
 	}
 	delete(u.m, c) // active, idle, hijacked or closed: fasthttp's own business
+	u.n.Store(int32(len(u.m)))
 }
 
 // sweep closes, until stop is closed, the connections silent for
@@ -56,6 +66,7 @@ func (u *unusedConns) sweep(stop <-chan struct{}) {
 					delete(u.m, c)
 				}
 			}
+			u.n.Store(int32(len(u.m)))
 			u.mu.Unlock()
 		}
 	}
