@@ -134,7 +134,8 @@ def analyse(t0, t1, path):
     def rate(ss):
         return sum(s["requests"] for s in ss) / (len(ss) * dt) if ss else float("nan")
     # A tick is "before" when it ended before the rebuild started.
-    pre = [s for s in ticks if t0 - before <= s["unix"] <= t0]
+    pre_i = [i for i, s in enumerate(ticks) if t0 - before <= s["unix"] <= t0]
+    pre = [ticks[i] for i in pre_i]
     swap = next((i for i, s in enumerate(ticks) if s["unix"] > t0 and s["counters"].get("elier_build_changes_total", 0) > 0), None)
     seen = "elier_build_changes_total"
     if swap is None:  # the live build gauge changed
@@ -157,7 +158,6 @@ def analyse(t0, t1, path):
     # the before stretch, when nothing was being rebuilt.
     low_i, low = min(windows(swap + 1, swap + 1 + settle * per), key=lambda w: w[1])
     _, low_all = min(windows(swap + 1, len(ticks)), key=lambda w: w[1])
-    pre_i = [i for i, s in enumerate(ticks) if t0 - before <= s["unix"] - dt and s["unix"] <= t0]
     _, low_pre = min(windows(pre_i[0], pre_i[-1] - per + 2), key=lambda w: w[1])
     # For comparison, the 1 s that ends with the swap's tick: mostly the
     # rebuild's last moments (what the one-second persec of earlier runs

@@ -1100,8 +1100,14 @@ cmd_test() {
   need_pkg jq jq
   need_pkg bc bc
   was_up=0
-  if all_up; then was_up=1; build; ensure_exports; else cmd_up; fi
-  wait_for 120 "the leader accepting writes" writable
+  if all_up; then
+    was_up=1
+    build
+    ensure_exports
+    wait_for 120 "the leader accepting writes" writable # as cmd_up does
+  else
+    cmd_up
+  fi
   trap test_cleanup EXIT
   res=$work/results
   mkdir -p "$res"
