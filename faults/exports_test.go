@@ -383,10 +383,11 @@ func fingerprint(t *testing.T, p *pgxpool.Pool) string {
 // of the live build holds each of parts.
 func wantDoc(t *testing.T, p *pgxpool.Pool, doc string, id int, parts ...string) {
 	t.Helper()
-	var body string
-	if err := p.QueryRow(context.Background(), "SELECT "+doc+" FROM elier.docs WHERE id = $1", id).Scan(&body); err != nil {
+	var raw []byte
+	if err := p.QueryRow(context.Background(), "SELECT "+doc+" FROM elier.docs WHERE id = $1", id).Scan(&raw); err != nil {
 		t.Fatalf("%s of product %d: %v", doc, id, err)
 	}
+	body := string(storedBody(t, raw))
 	for _, part := range parts {
 		if !strings.Contains(body, part) {
 			t.Errorf("%s of product %d lacks %s: %.300s", doc, id, part, body)
@@ -396,10 +397,11 @@ func wantDoc(t *testing.T, p *pgxpool.Pool, doc string, id int, parts ...string)
 
 func wantNotDoc(t *testing.T, p *pgxpool.Pool, doc string, id int, part string) {
 	t.Helper()
-	var body string
-	if err := p.QueryRow(context.Background(), "SELECT "+doc+" FROM elier.docs WHERE id = $1", id).Scan(&body); err != nil {
+	var raw []byte
+	if err := p.QueryRow(context.Background(), "SELECT "+doc+" FROM elier.docs WHERE id = $1", id).Scan(&raw); err != nil {
 		t.Fatal(err)
 	}
+	body := string(storedBody(t, raw))
 	if strings.Contains(body, part) {
 		t.Errorf("%s of product %d holds %s", doc, id, part)
 	}

@@ -75,9 +75,9 @@ func (e *env) reference(t *testing.T, dir string) *ref {
 		}
 		items = append(items, item)
 		n := strconv.Itoa(int(id))
-		r.docs["p-"+n] = docOf(product)
-		r.docs["s-"+n] = docOf(styles)
-		r.docs["r-"+n] = docOf(related)
+		r.docs["p-"+n] = docOf(storedBody(t, product))
+		r.docs["s-"+n] = docOf(storedBody(t, styles))
+		r.docs["r-"+n] = docOf(storedBody(t, related))
 		r.maxID = max(r.maxID, id)
 	}
 	if err := rows.Err(); err != nil {
@@ -103,6 +103,20 @@ func (e *env) reference(t *testing.T, dir string) *ref {
 	}
 	e.refs[dir] = r
 	return r
+}
+
+// storedBody is the body of a stored document (pkg/stored): gunzipped
+// when it is gzip-coded, as it is otherwise.
+func storedBody(t *testing.T, b []byte) []byte {
+	t.Helper()
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		return b
+	}
+	p, err := gunzip(b)
+	if err != nil {
+		t.Fatalf("a stored document does not decode: %v", err)
+	}
+	return p
 }
 
 func docOf(b []byte) refDoc {

@@ -43,3 +43,7 @@ SELECT id, state, kind, coalesce(docs_schema, schema_name), base_id, coalesce(ca
 FROM elier.builds WHERE state IN ('live', 'previous') ORDER BY state = 'previous', id DESC;
 -- name: drop_schema
 DROP SCHEMA IF EXISTS {{schema}} CASCADE;
+-- name: base_stored_bytes
+-- The stored bytes of build $1's served documents, as its load recorded
+-- them (NULL for a build of a format before 4).
+SELECT (counts->>'stored_bytes')::bigint FROM elier.builds WHERE id = $1;

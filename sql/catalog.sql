@@ -63,8 +63,9 @@ CREATE TABLE IF NOT EXISTS elier.list_ids (
 CREATE UNIQUE INDEX IF NOT EXISTS builds_one_live ON elier.builds ((true)) WHERE state = 'live';
 CREATE UNIQUE INDEX IF NOT EXISTS builds_one_previous ON elier.builds ((true)) WHERE state = 'previous';
 
--- elier.docs is what the API reads: one row a product, its served JSON
--- documents as text (the exact bytes of the response bodies), a 64-bit hash
+-- elier.docs is what the API reads: one row a product, its list item as
+-- text and its three served JSON documents in their stored form (bytea,
+-- gzip-coded or as they are: pkg/stored), a 64-bit hash of each body
 -- of each (the ETag: the same bytes have the same tag in every build), and
 -- the build they belong to. Until the first swap it is an empty placeholder
 -- of the same shape, so readers never meet a missing relation. A view of
@@ -75,7 +76,7 @@ BEGIN
     IF to_regclass('elier.docs') IS NULL THEN
         CREATE VIEW elier.docs AS
         SELECT 0::bigint AS build_id, 0::integer AS id,
-               ''::text AS list_item, ''::text AS product, ''::text AS styles, ''::text AS related,
+               ''::text AS list_item, ''::bytea AS product, ''::bytea AS styles, ''::bytea AS related,
                0::bigint AS h_product, 0::bigint AS h_styles, 0::bigint AS h_related
         WHERE false;
     END IF;

@@ -1,6 +1,9 @@
 -- The served documents of a full build, in its schema {{schema}}: one row a
--- product version, each text column the exact bytes of one response body
--- (see docs/ARCHITECTURE.md for why text and not jsonb). The incremental
+-- product version. list_item is the exact bytes of the product's item in
+-- GET /products; product, styles and related are the stored form of the
+-- three response bodies (pkg/stored): gzip-coded, once, at build time, or
+-- the body as it is when coding would not pay. The API sends them as they
+-- are (see docs/ARCHITECTURE.md for why bytes and not jsonb). The incremental
 -- builds based on this one add their versions to the same tables. A version
 -- is written once and never updated: the build that replaces or removes it
 -- records its end in ends (below), so an incremental build's writes are
@@ -8,7 +11,7 @@
 -- A version (id, since) belongs to build B when since <= B and it has no
 -- end at or before B.
 -- The h_ columns are 64-bit hashes (xxHash64, as signed integers) of the
--- product, styles and related bodies: what a rebuild compares to find what
+-- product, styles and related bodies (not of their stored form): what a rebuild compares to find what
 -- changed, and the API's ETags. h_input hashes the export rows the version
 -- was built from (NULL when the build did not hash them: the staging path):
 -- an incremental build skips building a product whose rows hash the same.
@@ -23,9 +26,9 @@ CREATE TABLE {{schema}}.docs (
     h_input   bigint,
     skus      integer[] NOT NULL,
     list_item text      NOT NULL,
-    product   text      NOT NULL,
-    styles    text      NOT NULL,
-    related   text      NOT NULL
+    product   bytea     NOT NULL,
+    styles    bytea     NOT NULL,
+    related   bytea     NOT NULL
 );
 
 -- Each sku's stock, written with its product's version (same since) and
@@ -46,14 +49,11 @@ CREATE TABLE {{schema}}.ends (
     PRIMARY KEY (id, since)
 );
 
--- lz4 TOAST compression decompresses several times faster than the default
--- pglz, and a styles document (2-3 KB of repetitive URLs) compresses to fit
--- in line. Servers built without lz4 keep pglz.
-DO $$
-BEGIN
-    ALTER TABLE {{schema}}.docs ALTER COLUMN styles SET COMPRESSION lz4,
-                                ALTER COLUMN product SET COMPRESSION lz4;
-EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
-    NULL;
-END
-$$;
+-- The documents are already coded: PostgreSQL is told not to try to
+-- compress them again (a row is under TOAST's 2 KB threshold anyway, but for
+-- the rare product with dozens of styles). Storage formats up to 3 kept the
+-- plain bodies and relied on lz4 TOAST compression (styles to about 0.35x);
+-- gzip takes them to 0.23x and the API no longer compresses per request.
+ALTER TABLE {{schema}}.docs ALTER COLUMN product SET STORAGE EXTERNAL,
+                            ALTER COLUMN styles SET STORAGE EXTERNAL,
+                            ALTER COLUMN related SET STORAGE EXTERNAL;

@@ -51,3 +51,11 @@ DELETE FROM {{docs_schema}}.docs d USING {{docs_schema}}.ends e
 WHERE e.id = d.id AND e.since = d.since AND e.until <= $1;
 -- name: gc_ends
 DELETE FROM {{docs_schema}}.ends WHERE until <= $1;
+
+-- name: ended_bytes
+-- The stored bytes of the base's versions that end at this build ($1 and
+-- $2: their ids and since, side by side, as in supersede): what the live
+-- catalogue loses of them (read by primary key, before the swap).
+SELECT coalesce(sum(octet_length(d.product) + octet_length(d.styles) + octet_length(d.related)), 0)::bigint
+FROM unnest($1::integer[], $2::bigint[]) AS v(id, since)
+JOIN {{docs_schema}}.docs d ON d.id = v.id AND d.since = v.since;

@@ -36,6 +36,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/elier/catalogue/pkg/stored"
 )
 
 func main() {
@@ -412,6 +414,12 @@ func newDocument(ctx context.Context, conn *pgx.Conn, m []string, after int64, e
 		var b int64
 		var body []byte
 		err := conn.QueryRow(ctx, "SELECT build_id, "+col+" FROM elier.docs WHERE id = $1", m[1]).Scan(&b, &body)
+		if err != nil {
+			return b, nil, err
+		}
+		// Stored coded (pkg/stored); the proxy's answers are compared
+		// decoded (Go's client asks for gzip and decodes it).
+		body, err = stored.Decode(nil, body)
 		return b, body, err
 	}
 	b, before, err := read()

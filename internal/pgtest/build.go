@@ -14,11 +14,12 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/elier/catalogue/pkg/readmodel"
+	"github.com/elier/catalogue/pkg/stored"
 	sqlfiles "github.com/elier/catalogue/sql"
 )
 
-// Doc is one product's documents as a build stores them: the exact bytes of
-// the four response bodies.
+// Doc is one product's documents: the exact bytes of the four response
+// bodies (InstallBuild stores three of them coded, as a build does).
 type Doc struct {
 	ID                                 int32
 	ListItem, Product, Styles, Related []byte
@@ -67,9 +68,10 @@ func InstallBuild(t testing.TB, url string, id int64, docs []Doc, base int64, no
 			skus[st[2].(int32)] = append(skus[st[2].(int32)], st[0].(int32))
 		}
 		rows := make([][]any, len(docs))
+		enc := stored.NewEncoder()
 		for i, d := range docs {
 			rows[i] = []any{d.ID, id, Hash(d.Product), Hash(d.Styles), Hash(d.Related), append([]int32{}, skus[d.ID]...),
-				string(d.ListItem), string(d.Product), string(d.Styles), string(d.Related)}
+				string(d.ListItem), enc.Append(nil, d.Product), enc.Append(nil, d.Styles), enc.Append(nil, d.Related)}
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{schema, "docs"},
 			[]string{"id", "since", "h_product", "h_styles", "h_related", "skus", "list_item", "product", "styles", "related"},
@@ -106,12 +108,15 @@ func InstallBuild(t testing.TB, url string, id int64, docs []Doc, base int64, no
 			}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO elier.builds (id, schema_name, state, docs_schema, base_id, changed, format)
-			VALUES ($1, $2, 'building', $2, $3, $4, 3)`, id, schema, baseID, changed); err != nil {
+			VALUES ($1, $2, 'building', $2, $3, $4, 4)`, id, schema, baseID, changed); err != nil {
 			return err
 		}
 		swap := sqlfiles.Expand(sqlfiles.Must("swap.sql"), "docs_schema", schema, "build_id", strconv.FormatInt(id, 10))
 		if !notify {
 			swap = strings.Replace(swap, fmt.Sprintf("NOTIFY elier_build, '%d';", id), "", 1)
+		}
+		if _, err := tx.Exec(ctx, sqlfiles.Expand(sqlfiles.Must("swap_view.sql"), "docs_schema", schema)); err != nil {
+			return err
 		}
 		_, err = tx.Exec(ctx, swap)
 		return err

@@ -294,17 +294,24 @@ func TestCompression(t *testing.T) {
 		"br": func(b []byte) ([]byte, error) { return io.ReadAll(brotli.NewReader(bytes.NewReader(b))) },
 		"":   func(b []byte) ([]byte, error) { return b, nil },
 	}
+	// Documents are stored gzip-coded: every client that takes gzip gets
+	// the stored bytes, whatever its q for br; br only when gzip is refused.
 	for _, tc := range []struct{ ae, want string }{
 		{"gzip", "gzip"},
 		{"br", "br"},
-		{"gzip, deflate, br", "br"},
-		{"gzip, deflate, br, zstd", "br"},
+		{"gzip, deflate, br", "gzip"},
+		{"gzip, deflate, br, zstd", "gzip"},
 		{"br;q=0, gzip", "gzip"},
 		{"br;q=0.5, gzip;q=0.8", "gzip"},
-		{"br;q=0.8, gzip;q=0.8", "br"},
+		{"br;q=1, gzip;q=0.1", "gzip"},
+		{"br, gzip;q=0", "br"},
+		{"br, identity;q=0", "br"},
+		{"gzip, identity;q=0", "gzip"},
+		{"identity;q=0", ""}, // nothing else acceptable: no coding (RFC 9110 §12.5.3)
 		{"GZIP", "gzip"},
-		{"*", "br"},
+		{"*", "gzip"},
 		{"*;q=0.1, br;q=0", "gzip"},
+		{"*, gzip;q=0", "br"},
 		{"identity", ""},
 		{"deflate", ""},
 		{"gzip;q=0", ""},
@@ -328,6 +335,10 @@ func TestCompression(t *testing.T) {
 			}
 			if tc.want != "" && len(body) >= len(styles) {
 				t.Errorf("Accept-Encoding %q: %d bytes coded, %d plain", tc.ae, len(body), len(styles))
+			}
+			suffix := map[string]string{"gzip": "-gz", "br": "-br", "": ""}[tc.want]
+			if got, want := resp.Header.Get("ETag"), pgtest.ETag(styles, suffix); got != want {
+				t.Errorf("Accept-Encoding %q: ETag %s, want %s", tc.ae, got, want)
 			}
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 
 	"github.com/VictoriaMetrics/fastcache"
+
+	"github.com/elier/catalogue/pkg/readmodel"
 )
 
 // The cache holds whole response bodies of the live build, and their
@@ -58,6 +60,19 @@ const trailerLen = 18
 // key as it is: an error, a body too small to code, or one coding did not
 // make smaller. A client asking for that coding then costs one lookup.
 const identityFlag = 1 << 15
+
+// entryOverhead is what the cache spends on an entry beside its body: the
+// trailer, the 16-byte key and fastcache's 4-byte header.
+const entryOverhead = trailerLen + 16 + 4
+
+// cacheNeed is the capacity that holds a whole catalogue: each product's
+// three stored documents and their entries' overhead, plus 10% for
+// fastcache's 512 buckets filling unevenly (each evicts on its own when
+// full), the odd 404, list page or brotli copy. docs/DEPLOY.md ("Sizing the
+// API's cache") gives the rule and what it measured.
+func cacheNeed(c readmodel.Catalogue) int64 {
+	return (c.StoredBytes + 3*c.Products*entryOverhead) * 11 / 10
+}
 
 // cache is the response cache. A nil fastcache (capacity 0) disables it:
 // get always misses and put keeps nothing.

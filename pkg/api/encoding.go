@@ -38,9 +38,12 @@ func (e encoding) etagSuffix() string {
 	return ""
 }
 
-// negotiate picks the coding for an Accept-Encoding header: the acceptable
-// one (q > 0) of br and gzip with the higher q, br on a tie; identity when
-// neither is. A coding not named takes the q of "*" if there is one.
+// negotiate picks the coding for an Accept-Encoding header: gzip whenever
+// it is acceptable (q > 0), whatever the q of br, since product documents
+// are stored gzip-coded (pkg/stored) and sent as stored; else br when that
+// is acceptable; else identity. A coding not named takes the q of "*" if
+// there is one. (A q expresses a preference; any acceptable coding is a
+// correct answer, and the stored one costs no CPU.)
 func negotiate(h []byte) encoding {
 	qBr, qGz, qAny := -1, -1, -1
 	for len(h) > 0 {
@@ -75,10 +78,10 @@ func negotiate(h []byte) encoding {
 		qGz = qAny
 	}
 	switch {
-	case qBr > 0 && qBr >= qGz:
-		return encBrotli
 	case qGz > 0:
 		return encGzip
+	case qBr > 0:
+		return encBrotli
 	}
 	return encIdentity
 }

@@ -12,9 +12,13 @@ func TestNegotiate(t *testing.T) {
 		{"x-gzip", encGzip},
 		{"br", encBrotli},
 		{"BR", encBrotli},
-		{"gzip, deflate, br", encBrotli},
+		{"gzip, deflate, br", encGzip}, // what browsers send: the stored coding
 		{" gzip ;q=1 , br ; q=0.9", encGzip},
-		{"br;q=0.9, gzip;q=0.9", encBrotli},
+		{"br;q=0.9, gzip;q=0.9", encGzip},
+		{"br;q=1, gzip;q=0.1", encGzip}, // acceptable: stored, so preferred
+		{"br, gzip;q=0", encBrotli},
+		{"br, identity;q=0", encBrotli},
+		{"identity;q=0", encIdentity}, // nothing acceptable: no coding (RFC 9110 §12.5.3)
 		{"br;q=0, gzip;q=0", encIdentity},
 		{"br;q=0.000, gzip;q=0.001", encGzip},
 		{"br;q=1.000", encBrotli},
@@ -22,7 +26,8 @@ func TestNegotiate(t *testing.T) {
 		{"br;q=0.1234", encIdentity},
 		{"br;q=abc, gzip", encGzip},
 		{"br;level=1", encBrotli},
-		{"*", encBrotli},
+		{"*", encGzip},
+		{"*, gzip;q=0", encBrotli},
 		{"*;q=0", encIdentity},
 		{"*;q=0.5, br;q=0.1", encGzip},
 		{"identity", encIdentity},

@@ -152,6 +152,7 @@ type gauges struct {
 	heapLive     uint64
 	stale        readmodel.Staleness
 	staleKnown   bool
+	catalogue    *readmodel.Catalogue // the live build's size (nil: not read yet)
 }
 
 // write writes the whole exposition: the set's series, then the gauges.
@@ -170,6 +171,18 @@ func writeGauges(w io.Writer, g gauges) {
 	vm.WriteGaugeUint64(w, "elier_cache_entries", uint64(c.entries))
 	vm.WriteGaugeUint64(w, "elier_cache_bytes", uint64(c.bytes))
 	vm.WriteGaugeUint64(w, "elier_cache_capacity_bytes", uint64(c.capacity))
+	if n := c.hits + c.misses; n > 0 {
+		vm.WriteGaugeFloat64(w, "elier_cache_hit_ratio", float64(c.hits)/float64(n))
+	}
+	// The live catalogue's size, and the cache it needs to be held whole:
+	// an alert compares the two (deploy/prometheus/alerts.yml).
+	if cat := g.catalogue; cat != nil {
+		vm.WriteGaugeUint64(w, "elier_catalogue_products", uint64(cat.Products))
+		if cat.StoredBytes >= 0 {
+			vm.WriteGaugeUint64(w, "elier_catalogue_stored_bytes", uint64(cat.StoredBytes))
+			vm.WriteGaugeUint64(w, "elier_cache_needed_bytes", uint64(cacheNeed(*cat)))
+		}
+	}
 
 	vm.WriteCounterUint64(w, "elier_db_batches_total", g.batches)
 	vm.WriteCounterUint64(w, "elier_db_batch_lookups_total", g.lookups)

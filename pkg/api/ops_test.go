@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -16,9 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/valyala/fasthttp"
 
 	"github.com/elier/catalogue/api"
+	"github.com/elier/catalogue/internal/pgtest"
 )
 
 // parseMetrics reads the Prometheus text format strictly enough to catch
@@ -82,6 +85,39 @@ func parseMetrics(t *testing.T, text []byte) map[string]float64 {
 	return samples
 }
 
+// TestMetricsCatalogue: after a real load, /metrics gives the live
+// catalogue's products and stored bytes as PostgreSQL counts them, and the
+// cache that holds it whole.
+func TestMetricsCatalogue(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	loadExport(t, url, sampleDir, false)
+	base := startAPI(t, url)
+	var want struct{ products, bytes int64 }
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = conn.QueryRow(context.Background(), `SELECT count(*),
+		sum(octet_length(product) + octet_length(styles) + octet_length(related)) FROM elier.docs`).Scan(&want.products, &want.bytes)
+	conn.Close(context.Background())
+	if err != nil || want.products == 0 {
+		t.Fatalf("the live documents: %v, %v", want, err)
+	}
+	_, body := do(t, newClient(t), "GET", base+"/metrics")
+	samples := parseMetrics(t, body)
+	need := float64((want.bytes + 3*want.products*entryOverhead) * 11 / 10)
+	for name, v := range map[string]float64{
+		"elier_catalogue_products":     float64(want.products),
+		"elier_catalogue_stored_bytes": float64(want.bytes),
+		"elier_cache_needed_bytes":     need,
+	} {
+		if got, ok := samples[name]; !ok || got != v {
+			t.Errorf("%s = %v (present %v), want %v", name, got, ok, v)
+		}
+	}
+}
+
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	base, _, _ := seeded(t)
@@ -112,6 +148,7 @@ func TestMetrics(t *testing.T) {
 		`elier_db_up`:                                                          1,
 		`elier_db_pool_max_conns`:                                              float64(DefaultConfig().DBMaxConns),
 		`elier_cache_capacity_bytes`:                                           float64(DefaultConfig().CacheMB << 20),
+		`elier_cache_hit_ratio`:                                                0.5,
 	} {
 		if got, ok := samples[name]; !ok || got != want {
 			t.Errorf("%s = %v (present %v), want %v", name, got, ok, want)

@@ -68,6 +68,7 @@ type server struct {
 	roleChecked  atomic.Bool   // the database role was looked at (once)
 
 	lastStale atomic.Pointer[readmodel.Staleness] // for /metrics while the database is away
+	catalogue atomic.Pointer[readmodel.Catalogue] // the live build's size, once read
 }
 
 // Run serves the API until ctx ends, then shuts down gracefully: it stops
@@ -310,6 +311,38 @@ func (s *server) setBuild(ctx context.Context, id int64, source string) {
 	s.buildChanges.Add(1)
 	s.log.Info("live build changed", "from", old, "to", id, "seen_by", source,
 		"products_dropped", len(changed), "cache_emptied", !related)
+	s.measureCatalogue(ctx, id)
+}
+
+// measureCatalogue reads the live build's size, for /metrics, and says
+// whether the cache holds the whole catalogue (docs/DEPLOY.md, "Sizing the
+// API's cache"): a warning when it does not, since most uniform requests
+// then miss and go to the database.
+func (s *server) measureCatalogue(ctx context.Context, id int64) {
+	if id == 0 {
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, s.dbTimeout)
+	c, err := s.reader.Catalogue(dctx, id)
+	cancel()
+	if err != nil {
+		s.log.Debug("reading the live build's size", "build_id", id, "err", err)
+		return
+	}
+	s.catalogue.Store(&c)
+	if c.StoredBytes < 0 {
+		s.log.Info("catalogue", "build_id", id, "products", c.Products, "stored_bytes", "unknown (a build of an earlier format)")
+		return
+	}
+	need, capacity := cacheNeed(c), s.cache.capacity
+	attrs := []any{"build_id", id, "products", c.Products, "stored_bytes", c.StoredBytes,
+		"cache_needed_bytes", need, "cache_capacity_bytes", capacity}
+	if need > capacity {
+		s.log.Warn("the catalogue outgrows the cache: raise --cache-mb to hold it whole", append(attrs,
+			"cache_mb_needed", (need+1<<20-1)>>20)...)
+		return
+	}
+	s.log.Info("catalogue", attrs...)
 }
 
 // newerRow is a row from a build newer than the live one as the server

@@ -42,12 +42,21 @@ var (
 
 // Format is the documents' storage format. A live build of another format
 // (an older release's) is never the base of an incremental build.
-const Format = 3
+//
+//	1  the first: a docs table per build, with list positions (ord)
+//	2  one lineage of versions per full build, with its ends (incremental)
+//	3  with h_input and each version's sku ids
+//	4  documents stored coded (pkg/stored), as bytea
+const Format = 4
 
 // servable says whether a build of the given storage format can be served
 // (and so rolled back to): format 2 lacks only what loads use (h_input,
-// skus), and its views are format 3's.
-func servable(format int) bool { return format == 2 || format == Format }
+// skus), and its views are format 3's; formats 2 and 3 store the plain
+// bodies as text, which the API reads as stored documents that are not
+// coded, and their view's columns differ from format 4's only in type
+// (sql/swap_view.sql). The hashes are of the bodies in every format, so a
+// first load of format 4 over a format-3 build still says what changed.
+func servable(format int) bool { return format >= 2 && format <= Format }
 
 // Kinds of build.
 const (
@@ -122,6 +131,12 @@ type Summary struct {
 	// incremental build skips the products whose export rows are the
 	// base's (their documents are too), the others it builds and compares.
 	Built int64 `json:"products_built"`
+	// StoredBytes is the stored bytes of the served documents (product,
+	// styles and related, pkg/stored) of the catalogue this load makes live:
+	// what an API holding the whole catalogue in its cache needs for the
+	// bodies (docs/DEPLOY.md, "Sizing the API's cache"). -1: unknown (an
+	// incremental build over a build of an earlier format).
+	StoredBytes int64 `json:"stored_bytes"`
 	// Prewarmed is the pages of the new build (documents and index) read
 	// into shared_buffers before the swap (0: pg_prewarm unavailable or an
 	// incremental build, whose lineage is already being read).
@@ -162,7 +177,7 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Summary, e
 	}
 	defer r.end()
 	steps := []func(context.Context) error{
-		r.documents, r.lists, r.checkShrink, r.prewarm, r.record, r.swap,
+		r.documents, r.storedBytes, r.lists, r.checkShrink, r.prewarm, r.record, r.swap,
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -195,6 +210,7 @@ type run struct {
 	docsSchema string
 	products   *loader.IDSet // the build's products
 	diff       *diff
+	stored     int64 // the stored bytes of the build's served documents (-1: unknown)
 	ok         bool
 }
 
@@ -381,8 +397,38 @@ func (r *run) lists(ctx context.Context) error {
 	return writeList(ctx, r.lock.conn, r.id, r.products)
 }
 
+// storedBytes works out the stored bytes of the build's served documents
+// (product, styles, related), which the API sizes its cache by (a whole
+// catalogue held in memory): those written by a full build; the base's, plus
+// those written, less those of the versions ended, for an incremental one.
+func (r *run) storedBytes(ctx context.Context) (err error) {
+	defer func() { r.sum.StoredBytes = r.stored }()
+	r.stored = r.diff.writtenBytes
+	if !r.inc {
+		return nil
+	}
+	var base *int64
+	if err := r.lock.conn.QueryRow(ctx, r.q["base_stored_bytes"], r.base.id).Scan(&base); err != nil {
+		return fmt.Errorf("reading the base's stored bytes: %w", err)
+	}
+	if base == nil {
+		r.stored = -1
+		return nil
+	}
+	q := sql.Expand(sql.Named("incremental.sql")["ended_bytes"], "docs_schema", ident(r.docsSchema))
+	var ended int64
+	if err := r.lock.conn.QueryRow(ctx, q, r.diff.endedIDs, r.diff.endedSince).Scan(&ended); err != nil {
+		return fmt.Errorf("reading the ended versions' stored bytes: %w", err)
+	}
+	r.stored = *base + r.diff.writtenBytes - ended
+	return nil
+}
+
 func (r *run) counts() map[string]int64 {
 	counts := map[string]int64{"documents": int64(r.products.Len())}
+	if r.stored >= 0 {
+		counts["stored_bytes"] = r.stored
+	}
 	for _, f := range r.sum.Files {
 		counts[f.Table.String()] = f.Loaded
 	}

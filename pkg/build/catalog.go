@@ -137,6 +137,7 @@ type txExec interface {
 // retried from a savepoint, so apply's work is done once.
 func swap(ctx context.Context, conn *pgxpool.Conn, id int64, docsSchema string, apply func(context.Context, txExec) error) error {
 	stmt := sql.Expand(sql.Must("swap.sql"), "docs_schema", ident(docsSchema), "build_id", fmt.Sprint(id))
+	view := sql.Expand(sql.Must("swap_view.sql"), "docs_schema", ident(docsSchema))
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		if apply != nil {
 			if err := apply(ctx, tx); err != nil {
@@ -148,7 +149,7 @@ func swap(ctx context.Context, conn *pgxpool.Conn, id int64, docsSchema string, 
 		}
 		for attempt := 1; ; attempt++ {
 			err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error { // a savepoint
-				if _, err := sp.Exec(ctx, sql.Must("swap_format1.sql")); err != nil {
+				if _, err := sp.Exec(ctx, view); err != nil {
 					return err
 				}
 				_, err := sp.Exec(ctx, stmt)

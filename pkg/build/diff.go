@@ -17,6 +17,7 @@ type diff struct {
 	unchanged               int64
 	changed, added, removed []int32
 	written                 int64 // document rows written
+	writtenBytes            int64 // their stored documents' bytes (product, styles, related)
 	built                   int64 // products whose documents were built
 	// The base's versions that end at this build (of the changed and
 	// removed products): ids and their since, side by side.
@@ -42,6 +43,7 @@ func mergeDiffs(ds []*diff) *diff {
 	for _, d := range ds {
 		out.unchanged += d.unchanged
 		out.written += d.written
+		out.writtenBytes += d.writtenBytes
 		out.built += d.built
 		out.changed = append(out.changed, d.changed...)
 		out.added = append(out.added, d.added...)

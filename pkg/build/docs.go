@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/elier/catalogue/pkg/loader"
+	"github.com/elier/catalogue/pkg/stored"
 	"github.com/elier/catalogue/sql"
 )
 
@@ -442,7 +443,7 @@ func mergeInto(ctx context.Context, j *docJob, src *docSource, base *baseStream)
 	})
 	table := j.target()
 	g.Go(func() error { return copySkus(gctx, j, skuBatches) })
-	var total atomic.Int64
+	var total, bytes atomic.Int64
 	for range copyStreams {
 		g.Go(func() error {
 			conn, err := j.pool.Acquire(gctx)
@@ -450,8 +451,10 @@ func mergeInto(ctx context.Context, j *docJob, src *docSource, base *baseStream)
 				return fmt.Errorf("building documents: %w", err)
 			}
 			defer conn.Release()
-			n, err := conn.CopyFrom(gctx, table, docsColumns, &batchSource{ctx: gctx, in: batches, since: j.since})
+			src := &batchSource{ctx: gctx, in: batches, since: j.since}
+			n, err := conn.CopyFrom(gctx, table, docsColumns, src)
 			total.Add(n)
+			bytes.Add(src.bytes)
 			if err != nil {
 				return fmt.Errorf("building documents: %w", err)
 			}
@@ -464,7 +467,7 @@ func mergeInto(ctx context.Context, j *docJob, src *docSource, base *baseStream)
 		}
 		return nil, err
 	}
-	cmp.d.written = total.Load()
+	cmp.d.written, cmp.d.writtenBytes = total.Load(), bytes.Load()
 	return cmp.d, nil
 }
 
@@ -618,7 +621,8 @@ func (b *docBatch) add(d *docSource) {
 }
 
 // batchSource feeds batches from a channel to one COPY, in docsColumns'
-// order.
+// order, each document in its stored form: the COPY goroutines code them
+// (pkg/stored), copyStreams at a time, beside the merge.
 type batchSource struct {
 	ctx   context.Context
 	in    <-chan *docBatch
@@ -627,6 +631,9 @@ type batchSource struct {
 	i     int
 	vals  []any
 	err   error
+	enc   *stored.Encoder
+	coded []byte // the current row's three stored documents
+	bytes int64  // the stored documents' bytes so far
 }
 
 func (s *batchSource) Next() bool {
@@ -658,8 +665,18 @@ func (s *batchSource) Next() bool {
 	if ids == nil {
 		ids = []int32{} // no skus: an empty array, not NULL
 	}
+	if s.enc == nil {
+		s.enc = stored.NewEncoder()
+	}
+	c := s.enc.Append(s.coded[:0], a[r.end[0]:r.end[1]])
+	p := len(c)
+	c = s.enc.Append(c, a[r.end[1]:r.end[2]])
+	st := len(c)
+	c = s.enc.Append(c, a[r.end[2]:r.end[3]])
+	s.coded = c
+	s.bytes += int64(len(c))
 	s.vals = append(s.vals[:0], r.id, s.since, r.hashes[0], r.hashes[1], r.hashes[2], r.input, ids,
-		a[start:r.end[0]], a[r.end[0]:r.end[1]], a[r.end[1]:r.end[2]], a[r.end[2]:r.end[3]])
+		a[start:r.end[0]], c[:p:p], c[p:st:st], c[st:])
 	return true
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/elier/catalogue/pkg/generate"
@@ -16,29 +17,38 @@ import (
 
 // catalogue is everything the API serves of the live build: each product's
 // four documents, and the list order.
+// catalogue is what a build serves: each product's list item and three
+// bodies (decoded with the standard library's gzip, not pkg/stored's
+// decoder), their stored forms, and the list order.
 type catalogue struct {
-	docs  map[int32][4]string
-	order []int32
+	docs   map[int32][4]string
+	stored map[int32][3]string
+	order  []int32
 }
 
 func snapshot(t *testing.T, pool *pgxpool.Pool) catalogue {
 	t.Helper()
 	ctx := context.Background()
-	c := catalogue{docs: map[int32][4]string{}}
-	rows, err := pool.Query(ctx, "SELECT id, list_item, product, styles, related FROM elier.docs")
+	c := catalogue{docs: map[int32][4]string{}, stored: map[int32][3]string{}}
+	rows, err := pool.Query(ctx, "SELECT id, list_item, product, styles, related FROM elier.docs", pgx.QueryExecModeExec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for rows.Next() {
 		var id int32
-		var d [4]string
-		if err := rows.Scan(&id, &d[0], &d[1], &d[2], &d[3]); err != nil {
+		var raw [4][]byte
+		if err := rows.Scan(&id, &raw[0], &raw[1], &raw[2], &raw[3]); err != nil {
 			t.Fatal(err)
 		}
 		if _, dup := c.docs[id]; dup {
 			t.Fatalf("product %d has two versions in the live build", id)
 		}
-		c.docs[id] = d
+		d := [4]string{string(raw[0])}
+		var st [3]string
+		for i, b := range raw[1:] {
+			st[i], d[i+1] = string(b), plainOf(t, b)
+		}
+		c.docs[id], c.stored[id] = d, st
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
@@ -77,6 +87,33 @@ func sameCatalogue(t *testing.T, what string, got, want catalogue) {
 	if n > 0 {
 		t.Errorf("%s: %d products differ", what, n)
 	}
+	// The stored forms too (a format-3 build's plain text aside): the
+	// gzip bytes clients are sent are the same however the build came.
+	if !want.coded() || !got.coded() {
+		return
+	}
+	n = 0
+	for id, w := range want.stored {
+		if got.stored[id] != w {
+			if n++; n <= 3 {
+				t.Errorf("%s: product %d's stored documents differ", what, id)
+			}
+		}
+	}
+	if n > 0 {
+		t.Errorf("%s: %d products' stored documents differ", what, n)
+	}
+}
+
+// coded tells whether c's documents are stored coded (format 4): some
+// product's styles document is gzip.
+func (c catalogue) coded() bool {
+	for _, st := range c.stored {
+		if strings.HasPrefix(st[1], "\x1f\x8b") {
+			return true
+		}
+	}
+	return false
 }
 
 // expectedChanges is the difference between two catalogues computed from
@@ -192,6 +229,7 @@ func TestIncrementalEqualsFull(t *testing.T) {
 			t.Fatalf("%s: a %s build", what, s.Kind)
 		}
 		sameCatalogue(t, what, snapshot(t, pool), full[step.name])
+		checkStoredBytes(t, what, pool, s)
 		changed, added, removed := expectedChanges(full[prev], full[step.name])
 		want := ProductCounts{Unchanged: int64(len(full[step.name].docs) - len(changed) - len(added)),
 			Changed: int64(len(changed)), Added: int64(len(added)), Removed: int64(len(removed))}
@@ -449,4 +487,21 @@ func TestUpgradeFromSecondFormat(t *testing.T) {
 		t.Errorf("a load over a second-format build: %s", s.Kind)
 	}
 	sameCatalogue(t, "reloaded again", snapshot(t, pool), want)
+}
+
+// checkStoredBytes: the stored bytes a load reports and records for the
+// live catalogue are the sum of its served documents' as PostgreSQL counts
+// them.
+func checkStoredBytes(t *testing.T, what string, pool *pgxpool.Pool, s *Summary) {
+	t.Helper()
+	var want, recorded int64
+	err := pool.QueryRow(context.Background(), `SELECT
+		(SELECT sum(octet_length(product) + octet_length(styles) + octet_length(related)) FROM elier.docs),
+		(SELECT (counts->>'stored_bytes')::bigint FROM elier.builds WHERE state = 'live')`, pgx.QueryExecModeExec).Scan(&want, &recorded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.StoredBytes != want || recorded != want {
+		t.Errorf("%s: stored bytes %d in the summary, %d recorded, %d in the live documents", what, s.StoredBytes, recorded, want)
+	}
 }

@@ -53,6 +53,7 @@ var (
 	qLiveBuild = sqlfiles.Must("api_live_build.sql")
 	qListen    = sqlfiles.Must("api_listen.sql")
 	qChanges   = sqlfiles.Must("api_changes.sql")
+	qCatalogue = sqlfiles.Must("api_catalogue.sql")
 )
 
 // Reader reads the served documents of the live build from the elier.docs
@@ -266,6 +267,34 @@ func (r *Reader) LiveBuild(ctx context.Context) (int64, error) {
 		return 0, translate(err, "reading the live build")
 	}
 	return id, nil
+}
+
+// Catalogue is a build's size: its products, and the stored bytes of their
+// served documents (pkg/stored), or -1 when its load did not record them.
+type Catalogue struct {
+	Products    int64
+	StoredBytes int64
+}
+
+// Catalogue returns build id's size as its load recorded it; ErrNoBuild
+// when there is no such build.
+func (r *Reader) Catalogue(ctx context.Context, id int64) (Catalogue, error) {
+	var c Catalogue
+	var b pgtype.Int8
+	err := r.retry(ctx, func() error {
+		return r.pool.QueryRow(ctx, qCatalogue, id).Scan(&b, &c.Products)
+	})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return c, ErrNoBuild
+	case err != nil:
+		return c, translate(err, "reading the size of build "+strconv.FormatInt(id, 10))
+	}
+	c.StoredBytes = -1
+	if b.Valid {
+		c.StoredBytes = b.Int64
+	}
+	return c, nil
 }
 
 // ListenBuilds opens a connection of its own (outside the pool), LISTENs for
