@@ -170,7 +170,14 @@ func openBase(ctx context.Context, j *docJob, r docRange) (*baseStream, error) {
 		return nil, fmt.Errorf("reading the base build's hashes: %w", err)
 	}
 	b := &baseStream{conn: conn, rows: rows}
-	return b, b.advance()
+	if err := b.advance(); err != nil {
+		// The first row can fail too (the load's context ended, say by
+		// another file's error): the connection goes back here, or the
+		// pool's Close waits for it forever.
+		b.close()
+		return nil, err
+	}
+	return b, nil
 }
 
 func (b *baseStream) advance() error {

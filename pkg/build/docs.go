@@ -307,7 +307,11 @@ func openStream(ctx context.Context, pool *pgxpool.Pool, name, query string, r d
 	for _, fd := range rows.FieldDescriptions() {
 		s.fmts = append(s.fmts, fd.Format)
 	}
-	return s, s.advance()
+	if err := s.advance(); err != nil {
+		s.close() // as openBase: the caller gets no stream to close
+		return nil, err
+	}
+	return s, nil
 }
 
 func (s *stream) advance() error {
