@@ -96,6 +96,14 @@ bench-rebuild: build ## per-second throughput and cache hit ratio across full an
 bench-cart: build ## the cart's targets beside /products/:id/styles: POST/GET /cart, 2,000 req/s open loop, commit_delay (BENCH_CART_PRODUCTS=100000)
 	@$(call with_db, scripts/bench-section.sh bench-cart scripts/bench-cart.sh)
 
+.PHONY: bench-memory
+bench-memory: build ## the whole catalogue in the API's memory at 1M: prefill, RSS, p99 with the page cache dropped and after swaps
+	@$(call with_db, scripts/bench-section.sh bench-memory scripts/bench-memory.sh)
+
+.PHONY: bench-build-ab
+bench-build-ab: build ## two elier-etl binaries' full and incremental builds side by side (BENCH_AB_OLD=path, BENCH_AB_NEW=bin/elier-etl)
+	@$(call with_db, scripts/bench-section.sh bench-build-ab scripts/bench-build-ab.sh)
+
 .PHONY: bench
 bench: build ## every benchmark above (and bench-cart.sh when present), written to docs/BENCHMARKS.md
 	@$(call with_db, scripts/bench.sh)

@@ -2,7 +2,8 @@
 # bench-build-ab.sh OLD_ETL NEW_ETL: two elier-etl binaries' builds side by
 # side, in one run, on the same PostgreSQL and the same export: each round
 # is a full build of revision 0 by each (--full), then an incremental build
-# of revision 1 over it by each, into two databases of their own. Prints
+# of revision 1 over it by each, into two databases of their own, old first
+# in odd rounds and new first in even ones. Prints
 # Markdown: each load's seconds and WAL, the median round's new/old ratios,
 # and the size of each one's live documents (pg_total_relation_size of the
 # docs table of the live lineage, and the sum of the stored bytes of the
@@ -15,7 +16,10 @@
 #   BENCH_PRODUCTS (1000011), BENCH_ROUNDS (3), BENCH_CHANGE (0.01),
 #   BENCH_SEED (1)
 set -euo pipefail
-[ $# -eq 2 ] || { echo "usage: $0 OLD_ETL NEW_ETL" >&2; exit 2; }
+# (Or BENCH_AB_OLD and BENCH_AB_NEW, bin/elier-etl by default, for
+# `make bench-build-ab`, which writes the section of docs/BENCHMARKS.md.)
+if [ $# -eq 0 ] && [ -n "${BENCH_AB_OLD:-}" ]; then set -- "$BENCH_AB_OLD" "${BENCH_AB_NEW:-bin/elier-etl}"; fi
+[ $# -eq 2 ] || { echo "usage: $0 OLD_ETL NEW_ETL (or BENCH_AB_OLD=OLD_ETL)" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
@@ -60,18 +64,28 @@ load() {
 
 echo "## Stored documents: two builds side by side (\`scripts/bench-build-ab.sh\`)"
 echo
-provenance "BENCH_PRODUCTS=$products BENCH_ROUNDS=$rounds BENCH_CHANGE=$change scripts/bench-build-ab.sh $old $new" \
+provenance "BENCH_PRODUCTS=$products BENCH_ROUNDS=$rounds BENCH_CHANGE=$change BENCH_AB_OLD=$old BENCH_AB_NEW=$new make bench-build-ab" \
   "generated export of $products products (BENCH_SEED=${BENCH_SEED:-1}), revision 0 and revision 1 ($change changed)"
 echo "- old: \`$old\` ($("$old" --version 2>/dev/null || echo "$old")), new: \`$new\`"
 echo
 echo "| round | old full s | new full s | new/old | old full WAL MB | new full WAL MB | old incr s | new incr s | new/old | old incr WAL MB | new incr WAL MB |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 : >"$work/rounds.tsv"
+# The order alternates from round to round (old first, then new first):
+# this machine's speed drifts over minutes, and whichever ran second in
+# every round would carry the drift.
 for r in $(seq "$rounds"); do
-  read -r of ow < <(load old "$dir0" --full)
-  read -r nf nw < <(load new "$dir0" --full)
-  read -r oi oiw < <(load old "$dir1")
-  read -r ni niw < <(load new "$dir1")
+  if [ $((r % 2)) = 1 ]; then
+    read -r of ow < <(load old "$dir0" --full)
+    read -r nf nw < <(load new "$dir0" --full)
+    read -r oi oiw < <(load old "$dir1")
+    read -r ni niw < <(load new "$dir1")
+  else
+    read -r nf nw < <(load new "$dir0" --full)
+    read -r of ow < <(load old "$dir0" --full)
+    read -r ni niw < <(load new "$dir1")
+    read -r oi oiw < <(load old "$dir1")
+  fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$of" "$nf" "$ow" "$nw" "$oi" "$ni" "$oiw" "$niw" >>"$work/rounds.tsv"
   awk -F'\t' -v r="$r" 'NR == r { printf "| %d | %.1f | %.1f | %.2fx | %.0f | %.0f | %.1f | %.1f | %.2fx | %.0f | %.0f |\n",
     $1, $2, $3, $3 / $2, $4 / 1e6, $5 / 1e6, $6, $7, $7 / $6, $8 / 1e6, $9 / 1e6 }' "$work/rounds.tsv"

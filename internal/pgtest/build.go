@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,6 +34,13 @@ func Hash(b []byte) int64 { return int64(xxhash.Sum64(b)) }
 // "-br").
 func ETag(body []byte, suffix string) string {
 	return fmt.Sprintf(`"%016x%s"`, uint64(Hash(body)), suffix)
+}
+
+// ListETag is the API's ETag of a list page (GET /products) with the given
+// coding suffix: the CRC-32 and length of its plain bytes (a page assembled
+// from gzip pieces knows those two, not the bytes: pkg/api/pieces.go).
+func ListETag(body []byte, suffix string) string {
+	return fmt.Sprintf(`"%08x%08x%s"`, crc32.ChecksumIEEE(body), uint32(len(body)), suffix)
 }
 
 // InstallBuild does by hand what a full build's swap does, through the same

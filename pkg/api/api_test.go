@@ -109,8 +109,8 @@ func TestList(t *testing.T) {
 			if !bytes.Equal(body, want) {
 				t.Errorf("GET %s:\n got %s\nwant %s", path, body, want)
 			}
-			if got := resp.Header.Get("Etag"); got != pgtest.ETag(want, "") {
-				t.Errorf("GET %s: ETag %s, want %s", path, got, pgtest.ETag(want, ""))
+			if got := resp.Header.Get("Etag"); got != pgtest.ListETag(want, "") {
+				t.Errorf("GET %s: ETag %s, want %s", path, got, pgtest.ListETag(want, ""))
 			}
 			if got := resp.Header.Get("Cache-Control"); got != "public, max-age=5, stale-while-revalidate=60, stale-if-error=86400" {
 				t.Errorf("GET %s: Cache-Control %q", path, got)
@@ -272,7 +272,7 @@ func TestNotModified(t *testing.T) {
 			}
 		}
 	}
-	resp, _ = do(t, c, "GET", base+"/products?count=2", "If-None-Match", pgtest.ETag(listBody(docs, 1, 2), ""))
+	resp, _ = do(t, c, "GET", base+"/products?count=2", "If-None-Match", pgtest.ListETag(listBody(docs, 1, 2), ""))
 	if resp.StatusCode != 304 {
 		t.Errorf("list: %d, want 304", resp.StatusCode)
 	}

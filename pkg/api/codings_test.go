@@ -5,15 +5,18 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/andybalholm/brotli"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/elier/catalogue/internal/pgtest"
+	"github.com/elier/catalogue/pkg/stored"
 )
 
 // clientCodings are the Accept-Encoding headers of the clients every
@@ -57,12 +60,13 @@ func decodeBody(t testing.TB, enc string, b []byte) []byte {
 	return p
 }
 
-// getEveryCoding GETs url as each of clientCodings and HEADs it as the
-// browsers' one, checks that every answer has the same status, decodes to
+// getEveryCoding GETs url as each of clientCodings (and HEADs it, and
+// revalidates it), checks that every answer has the same status, decodes to
 // exactly the same bytes (the identity answer's) with the ETag of those
-// bytes plus the coding's suffix, and that a body worth coding (200, at
-// least 200 bytes) came in the coding the client should get; it returns
-// the status and the identity body.
+// bytes plus the coding's suffix, and that a body worth coding came in the
+// coding the client should get: a 200 of at least stored.MinCoded bytes
+// for a product document (coded at build time), of minCompress for a list
+// page (coded by the API). It returns the status and the identity body.
 func getEveryCoding(t testing.TB, c *http.Client, url string) (int, []byte) {
 	t.Helper()
 	resp, plain := do(t, c, "GET", url)
@@ -79,12 +83,16 @@ func getEveryCoding(t testing.TB, c *http.Client, url string) (int, []byte) {
 		if status != http.StatusOK {
 			continue
 		}
-		worth := len(plain) >= 200
+		min, etag := stored.MinCoded, pgtest.ETag
+		if path, _, _ := strings.Cut(url, "?"); strings.HasSuffix(strings.TrimSuffix(path, "/"), "/products") {
+			min, etag = minCompress, pgtest.ListETag
+		}
+		worth := len(plain) >= min
 		if worth && enc != cc.want || !worth && enc != "" && enc != cc.want {
 			t.Errorf("GET %s (Accept-Encoding %q): Content-Encoding %q, want %q (%d bytes)", url, cc.ae, enc, cc.want, len(plain))
 		}
 		suffix := map[string]string{"": "", "gzip": "-gz", "br": "-br"}[enc]
-		if got, want := resp.Header.Get("ETag"), pgtest.ETag(plain, suffix); got != want {
+		if got, want := resp.Header.Get("ETag"), etag(plain, suffix); got != want {
 			t.Errorf("GET %s (Accept-Encoding %q): ETag %s, want %s", url, cc.ae, got, want)
 		}
 		if resp.Header.Get("Vary") != "Accept-Encoding" {
@@ -108,12 +116,23 @@ func getEveryCoding(t testing.TB, c *http.Client, url string) (int, []byte) {
 // TestEveryCodingDirtyCorpus: every document of the dirty corpus, on every
 // route, as every kind of client: each coding decodes to exactly the
 // identity body (valid JSON), twice (a cache miss, then a hit).
+//
+// Twice over: with the cache filled by requests (list pages read from
+// PostgreSQL, coded by the API), and prefilled (list pages put together
+// from gzip pieces in memory); the two must answer the same bytes and
+// ETags.
 func TestEveryCodingDirtyCorpus(t *testing.T) {
 	t.Parallel()
 	url := pgtest.NewDatabase(t)
 	loadExportWith(t, url, "../loader/testdata/dirty", false, 1)
-	base := startAPI(t, url)
+	bases := map[bool]string{false: startAPI(t, url), true: startAPI(t, url, func(c *Config) { c.Prefill = true })}
 	c := newClient(t)
+	eventually(t, "prefilled", func() error {
+		if v := metricValue(t, c, bases[true], "elier_cache_prefilled_total"); v == 0 {
+			return fmt.Errorf("nothing prefilled yet")
+		}
+		return nil
+	})
 	conn, err := pgx.Connect(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
@@ -125,22 +144,40 @@ func TestEveryCodingDirtyCorpus(t *testing.T) {
 		t.Fatalf("the corpus's ids: %v, %v", ids, err)
 	}
 	coded := 0
+	var paths []string
+	for _, id := range append(ids, ids[len(ids)-1]+1) { // and one unknown id
+		for _, route := range []string{"", "/styles", "/related"} {
+			paths = append(paths, "/products/"+strconv.Itoa(int(id))+route)
+		}
+	}
+	for _, page := range []string{"?count=5", "?page=2&count=3", "?count=1000", "?page=99", "?page=3&count=7"} {
+		paths = append(paths, "/products"+page)
+	}
 	for range 2 {
-		for _, id := range append(ids, ids[len(ids)-1]+1) { // and one unknown id
-			for _, route := range []string{"", "/styles", "/related"} {
-				path := base + "/products/" + strconv.Itoa(int(id)) + route
-				status, body := getEveryCoding(t, c, path)
-				if !json.Valid(body) {
-					t.Fatalf("GET %s: not JSON: %.200q", path, body)
-				}
-				if status == http.StatusOK && len(body) >= 200 {
-					coded++
+		for _, path := range paths {
+			status, body := getEveryCoding(t, c, bases[false]+path)
+			if !json.Valid(body) {
+				t.Fatalf("GET %s: not JSON: %.200q", path, body)
+			}
+			if status == http.StatusOK && len(body) >= stored.MinCoded {
+				coded++
+			}
+			// From memory: the same answer, for every coding.
+			pstatus, pbody := getEveryCoding(t, c, bases[true]+path)
+			if pstatus != status || !bytes.Equal(pbody, body) {
+				t.Fatalf("GET %s: prefilled %d %.100q, not prefilled %d %.100q", path, pstatus, pbody, status, body)
+			}
+			for _, ae := range []string{"", "gzip"} {
+				a, _ := do(t, c, "GET", bases[false]+path, "Accept-Encoding", ae)
+				b, _ := do(t, c, "GET", bases[true]+path, "Accept-Encoding", ae)
+				if a.Header.Get("ETag") != b.Header.Get("ETag") {
+					t.Errorf("GET %s (%q): ETag %s prefilled, %s not", path, ae, b.Header.Get("ETag"), a.Header.Get("ETag"))
 				}
 			}
 		}
-		for _, page := range []string{"?count=5", "?page=2&count=3", "?count=1000", "?page=99"} {
-			getEveryCoding(t, c, base+"/products"+page)
-		}
+	}
+	if n := metricValue(t, c, bases[true], "elier_list_pages_from_pieces_total"); n == 0 {
+		t.Error("the prefilled API assembled no list page from pieces: the test compared the database's path with itself")
 	}
 	if coded == 0 {
 		t.Fatal("no document of the corpus is worth coding: the test checks nothing")

@@ -35,6 +35,7 @@ type Config struct {
 	TrustedProxies []netip.Prefix // whose X-Forwarded-Proto is believed (the session cookie's Secure)
 
 	CacheMB     int           // response cache bound in MiB; 0 disables it
+	Prefill     bool          // fill the cache with the live build's documents in the background
 	NegativeTTL time.Duration // how long a 404 stays cached within a build
 	MaxAge      int           // Cache-Control max-age, seconds
 	// Cache-Control stale-while-revalidate and stale-if-error, seconds (0
@@ -63,8 +64,12 @@ type Config struct {
 // DefaultConfig returns the defaults the flags show.
 func DefaultConfig() Config {
 	return Config{
-		Addr:        ":3000",
-		CacheMB:     512, // a 100k-product catalogue whole; the hot part of 1M
+		Addr: ":3000",
+		// The whole 1,000,011-product catalogue, stored coded, with room
+		// to grow (docs/DEPLOY.md, "Sizing the API's cache"); fastcache
+		// takes memory as it fills, so a smaller catalogue costs less.
+		CacheMB:     1280,
+		Prefill:     true,
 		NegativeTTL: 10 * time.Second,
 		MaxAge:      60,
 		// A minute of revalidation in the background, and a day of
@@ -186,6 +191,7 @@ func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	var urlFile string
 	fs.StringVar(&urlFile, "database-url-file", "", "read the PostgreSQL URL from this `file` (wins over --database-url)")
 	fs.IntVar(&c.CacheMB, "cache-mb", c.CacheMB, "response cache size in `MiB` (0 disables it; at least 32 when on)")
+	fs.BoolVar(&c.Prefill, "prefill", c.Prefill, "fill the cache with the live catalogue in the background (at start, and after each swap, its changed products)")
 	fs.DurationVar(&c.NegativeTTL, "negative-ttl", c.NegativeTTL, "how long a 404 stays cached within a build")
 	fs.IntVar(&c.MaxAge, "max-age", c.MaxAge, "Cache-Control max-age in `seconds`")
 	fs.IntVar(&c.StaleWhileRevalidate, "stale-while-revalidate", c.StaleWhileRevalidate, "Cache-Control stale-while-revalidate in `seconds` (0: none)")

@@ -20,7 +20,7 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr != ":3000" || c.DatabaseURL != "postgres://env" || c.CacheMB != 512 || c.MaxAge != 60 ||
+	if c.Addr != ":3000" || c.DatabaseURL != "postgres://env" || c.CacheMB != 1280 || !c.Prefill || c.MaxAge != 60 ||
 		!slices.Equal(c.CORSOrigins, []string{"*"}) || c.AccessLog || c.ShutdownTimeout != 10*time.Second ||
 		c.DBTimeout != 2*time.Second {
 		t.Errorf("defaults: %+v", c)

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/cespare/xxhash/v2"
 	"log/slog"
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/fasthttp/router"
@@ -153,8 +153,11 @@ func (s *server) serveOpenAPI(ctx *fasthttp.RequestCtx) {
 	ctx.Response.SetBodyRaw(s.openapi)
 }
 
-// Cache keys: the route in the top bits, then the id, or page and count.
+// Cache keys: the route in the top bits, then the id, or page and count;
+// a list item's piece has a top byte of its own.
 func docKey(rt route, id int32) uint64 { return uint64(rt)<<56 | uint64(uint32(id)) }
+
+func itemKey(id int32) uint64 { return 0xff<<56 | uint64(uint32(id)) }
 
 func listKey(page, count int32) uint64 {
 	return uint64(routeList)<<56 | uint64(uint32(page))<<16 | uint64(count)
@@ -298,7 +301,8 @@ func (s *server) serveList(ctx *fasthttp.RequestCtx) {
 	}
 	seen := s.build.Load()
 	r := resource{key: cacheKey{build: seen, res: listKey(page, count)}, rt: routeList, enc: accepted(ctx), seen: seen}
-	if s.serveCached(ctx, &r, ctx.Time().UnixNano()) {
+	now := ctx.Time().UnixNano()
+	if s.servePieces(ctx, &r, page, count, now) || s.serveCached(ctx, &r, now) {
 		return
 	}
 	dctx, cancel := context.WithTimeout(s.base, s.dbTimeout)
@@ -308,9 +312,69 @@ func (s *server) serveList(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, err)
 		return
 	}
-	r.key.build, r.hash = build, int64(xxhash.Sum64(body))
+	r.key.build, r.hash = build, pageHash(body)
 	s.serveFetched(ctx, &r, build, 0, fasthttp.StatusOK, 0, body)
 }
+
+// listOrder is a build's list order, held whole once the prefill read it.
+type listOrder struct {
+	build int64
+	ids   []int32
+}
+
+// servePieces answers a list page from memory if it can: the live build's
+// list order and every item's piece in the cache (pieces.go). The page is
+// put together in gzip; a client without gzip gets it decoded, one with
+// only br a brotli copy, cached under the page's key.
+func (s *server) servePieces(ctx *fasthttp.RequestCtx, r *resource, page, count int32, now int64) bool {
+	o := s.order.Load()
+	if o == nil || o.build != r.seen || s.cache.fc == nil {
+		return false
+	}
+	first := (int64(page) - 1) * int64(count)
+	if first >= int64(len(o.ids)) {
+		r.hash = pageHash(emptyPage)
+		s.write(ctx, r, fasthttp.StatusOK, encIdentity, append(ctx.Response.SwapBody(nil)[:0], emptyPage...))
+		return true
+	}
+	last := min(first+int64(count), int64(len(o.ids)))
+	b := pageBuilders.Get().(*pageBuilder)
+	defer pageBuilders.Put(b)
+	b.start(ctx.Response.SwapBody(nil))
+	for _, id := range o.ids[first:last] {
+		h, ok := s.cache.get(b.scratch, cacheKey{res: itemKey(id)}, encGzip, now)
+		b.scratch = h.buf
+		p, pok := pieceOf(h.body)
+		if !ok || !pok {
+			ctx.Response.SwapBody(b.out[:0])
+			return false
+		}
+		b.add(p)
+	}
+	body, hash := b.finish()
+	b.out = nil // the response owns it now
+	r.hash = hash
+	s.fromPieces.Add(1)
+	if r.enc == encGzip {
+		s.write(ctx, r, fasthttp.StatusOK, encGzip, body)
+		return true
+	}
+	plain, err := stored.Decode(nil, body)
+	if err != nil {
+		s.fail(ctx, fmt.Errorf("decoding an assembled list page: %w", err))
+		return true
+	}
+	enc := encIdentity
+	if r.enc == encBrotli {
+		plain, enc = s.variant(r, encBrotli, fasthttp.StatusOK, 0, plain)
+	}
+	s.write(ctx, r, fasthttp.StatusOK, enc, plain)
+	return true
+}
+
+var emptyPage = []byte("[]")
+
+var pageBuilders = sync.Pool{New: func() any { return new(pageBuilder) }}
 
 // serveCached answers from the cache if it can: the coding the client
 // prefers (compressed on the first request that asks for it, then kept),
@@ -501,6 +565,8 @@ func (s *server) serveMetrics(ctx *fasthttp.RequestCtx) {
 		stale:        st,
 		staleKnown:   known,
 		catalogue:    s.catalogue.Load(),
+		prefilled:    s.prefilled.Load(),
+		fromPieces:   s.fromPieces.Load(),
 	})
 	s.cartMetrics.write(&b, s.cart.Stats())
 	ctx.Response.Header.SetContentType("text/plain; version=0.0.4; charset=utf-8")

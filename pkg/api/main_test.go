@@ -159,6 +159,9 @@ func startAPI(t testing.TB, url string, opts ...func(*Config)) string {
 	cfg.Listener = ln
 	cfg.DatabaseURL = url
 	cfg.PollInterval = 200 * time.Millisecond
+	// The tests of the cache count its hits and misses request by request:
+	// no background prefill unless a test asks for it (TestPrefill).
+	cfg.Prefill = false
 	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	for _, o := range opts {
 		o(&cfg)

@@ -153,6 +153,8 @@ type gauges struct {
 	stale        readmodel.Staleness
 	staleKnown   bool
 	catalogue    *readmodel.Catalogue // the live build's size (nil: not read yet)
+	prefilled    uint64
+	fromPieces   uint64
 }
 
 // write writes the whole exposition: the set's series, then the gauges.
@@ -171,6 +173,8 @@ func writeGauges(w io.Writer, g gauges) {
 	vm.WriteGaugeUint64(w, "elier_cache_entries", uint64(c.entries))
 	vm.WriteGaugeUint64(w, "elier_cache_bytes", uint64(c.bytes))
 	vm.WriteGaugeUint64(w, "elier_cache_capacity_bytes", uint64(c.capacity))
+	vm.WriteCounterUint64(w, "elier_cache_prefilled_total", g.prefilled)
+	vm.WriteCounterUint64(w, "elier_list_pages_from_pieces_total", g.fromPieces)
 	if n := c.hits + c.misses; n > 0 {
 		vm.WriteGaugeFloat64(w, "elier_cache_hit_ratio", float64(c.hits)/float64(n))
 	}

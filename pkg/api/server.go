@@ -69,6 +69,13 @@ type server struct {
 
 	lastStale atomic.Pointer[readmodel.Staleness] // for /metrics while the database is away
 	catalogue atomic.Pointer[readmodel.Catalogue] // the live build's size, once read
+
+	prefillOn   bool               // Config.Prefill
+	prefillStop context.CancelFunc // the prefill under way (under buildMu)
+	prefills    sync.WaitGroup
+	prefilled   atomic.Uint64             // documents put in the cache by prefills
+	order       atomic.Pointer[listOrder] // the live build's list order, once read
+	fromPieces  atomic.Uint64             // list pages put together from pieces
 }
 
 // Run serves the API until ctx ends, then shuts down gracefully: it stops
@@ -117,6 +124,7 @@ func Run(ctx context.Context, cfg Config) error {
 		dbTimeout:    cfg.DBTimeout,
 		negativeTTL:  cfg.NegativeTTL,
 		accessLog:    cfg.AccessLog,
+		prefillOn:    cfg.Prefill,
 		cacheControl: cfg.cacheControl(),
 		vary:         fasthttp.HeaderAcceptEncoding,
 		openapi:      []byte(openapi.JSON()),
@@ -167,6 +175,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer func() {
 		stopWatching()
 		watchers.Wait()
+		s.stopPrefill()
 	}()
 
 	served := make(chan error, 1)
@@ -312,6 +321,7 @@ func (s *server) setBuild(ctx context.Context, id int64, source string) {
 	s.log.Info("live build changed", "from", old, "to", id, "seen_by", source,
 		"products_dropped", len(changed), "cache_emptied", !related)
 	s.measureCatalogue(ctx, id)
+	s.startPrefill(id, !related, changed)
 }
 
 // measureCatalogue reads the live build's size, for /metrics, and says

@@ -54,6 +54,9 @@ var (
 	qListen    = sqlfiles.Must("api_listen.sql")
 	qChanges   = sqlfiles.Must("api_changes.sql")
 	qCatalogue = sqlfiles.Must("api_catalogue.sql")
+	qAll       = sqlfiles.Must("api_prefill.sql")
+	qSome      = sqlfiles.Must("api_prefill_ids.sql")
+	qOrder     = sqlfiles.Must("api_list_order.sql")
 )
 
 // Reader reads the served documents of the live build from the elier.docs
@@ -295,6 +298,77 @@ func (r *Reader) Catalogue(ctx context.Context, id int64) (Catalogue, error) {
 		c.StoredBytes = b.Int64
 	}
 	return c, nil
+}
+
+// Product is one product's three served documents as stored, with their
+// hashes and the build they belong to; the slices are valid only during
+// the callback that receives them.
+type Product struct {
+	Build  int64
+	ID     int32
+	Hashes [3]int64  // DocProduct, DocStyles, DocRelated
+	Docs   [3][]byte // the same order
+	Item   []byte    // its item in GET /products, as stored (plain JSON)
+}
+
+// EachProduct streams the live build's products (those of ids only, when
+// ids is not nil) to fn, in no particular order, in one statement (one
+// snapshot): the API fills its cache with them. It stops at fn's first
+// error, which it returns; ErrNoBuild is not an error here (no rows).
+func (r *Reader) EachProduct(ctx context.Context, ids []int32, fn func(*Product) error) error {
+	q, args := qAll, []any(nil)
+	if ids != nil {
+		q, args = qSome, []any{ids}
+	}
+	rows, err := r.pool.Query(ctx, q, args...)
+	if err != nil {
+		return translate(err, "reading the live build's documents")
+	}
+	defer rows.Close()
+	var p Product
+	for rows.Next() {
+		raw := rows.RawValues()
+		if err := rows.Scan(&p.Build, &p.ID, &p.Hashes[0], &p.Hashes[1], &p.Hashes[2], nil, nil, nil, nil); err != nil {
+			return translate(err, "reading the live build's documents")
+		}
+		// The bytes as received: bytea (and text) in binary format are the
+		// bytes themselves.
+		p.Docs, p.Item = [3][]byte{raw[5], raw[6], raw[7]}, raw[8]
+		if err := fn(&p); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return translate(err, "reading the live build's documents")
+	}
+	return nil
+}
+
+// ListOrder returns build id's list order: its product ids, position 1
+// first (4 bytes a product: 4 MB at a million). Empty for an unknown
+// build.
+func (r *Reader) ListOrder(ctx context.Context, id int64) ([]int32, error) {
+	var ids []int32
+	err := r.retry(ctx, func() error {
+		ids = ids[:0]
+		rows, err := r.pool.Query(ctx, qOrder, id)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var chunk []int32
+		for rows.Next() {
+			if err := rows.Scan(&chunk); err != nil {
+				return err
+			}
+			ids = append(ids, chunk...)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, translate(err, "reading the list order of build "+strconv.FormatInt(id, 10))
+	}
+	return ids, nil
 }
 
 // ListenBuilds opens a connection of its own (outside the pool), LISTENs for

@@ -34,9 +34,16 @@ const (
 	// give 0.77x; levels 4-9 gain under 2% for up to 3x the time.
 	Level = 3
 
-	// MinCoded: smaller bodies are stored as they are; coding them saves a
-	// few bytes at best and costs the client a decoder.
-	MinCoded = 200
+	// MinCoded: smaller bodies are stored as they are. Coding is paid once
+	// per document at build time, on a build's two cores, and what it saves
+	// grows with the body: a styles document (median 1.9 KB) loses 1.5 KB
+	// for about 14 µs, a product document (median 387 B) only about 110 B
+	// for 7-9 µs, under the response's own headers. At 1,000,011 products,
+	// coding every body over 200 bytes made the full build 1.18x as long
+	// (scripts/bench-build-ab.sh, docs/BENCHMARKS.md "Stored documents");
+	// from 1 KiB, the bodies that matter are coded and most product and
+	// related documents are sent as they are.
+	MinCoded = 1024
 )
 
 // Coded tells whether b, a stored document, is gzip-coded (else it is the

@@ -1,0 +1,94 @@
+package api
+
+import (
+	"bytes"
+	"compress/gzip"
+	"hash/crc32"
+	"io"
+	"testing"
+)
+
+func TestCRC32Combine(t *testing.T) {
+	for _, tc := range []struct{ a, b string }{
+		{"", ""}, {"a", ""}, {"", "b"}, {"[", `{"id":1}`},
+		{`{"id":1,"name":"Camo Onesie"}`, `,{"id":2,"name":"Bright Future Sunglasses","slogan":"You've got to wear shades"}`},
+		{string(bytes.Repeat([]byte("x"), 100000)), string(bytes.Repeat([]byte("y"), 70000))},
+	} {
+		want := crc32.ChecksumIEEE([]byte(tc.a + tc.b))
+		if got := crc32Combine(crc32.ChecksumIEEE([]byte(tc.a)), crc32.ChecksumIEEE([]byte(tc.b)), int64(len(tc.b))); got != want {
+			t.Errorf("crc32Combine(%.20q, %.20q) = %08x, want %08x", tc.a, tc.b, got, want)
+		}
+	}
+}
+
+// assemble puts a page together from items as servePieces does.
+func assemble(t testing.TB, items [][]byte) ([]byte, int64) {
+	t.Helper()
+	var b pageBuilder
+	b.start(nil)
+	for _, it := range items {
+		p, ok := pieceOf(appendPiece(nil, it))
+		if !ok {
+			t.Fatal("pieceOf")
+		}
+		b.add(p)
+	}
+	return b.finish()
+}
+
+// gunzipStrict decodes with the standard library's gzip (one member),
+// which checks the CRC-32 and the length in the trailer.
+func gunzipStrict(t testing.TB, b []byte) []byte {
+	t.Helper()
+	r, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("gzip header: %v", err)
+	}
+	r.Multistream(false)
+	p, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("gzip body: %v", err)
+	}
+	return p
+}
+
+func TestPageFromPieces(t *testing.T) {
+	items := [][]byte{
+		[]byte(`{"id":1,"name":"Camo Onesie","slogan":"Blend in to your crowd","description":"The So Fatigues will wake you up and fit you in.","category":"Jackets","default_price":"140.00"}`),
+		[]byte(`{"id":2,"name":"Bright Future Sunglasses","slogan":"You've got to wear shades","description":"Where you're going you might not need roads, but you definitely need some shades.","category":"Accessories","default_price":"69.00"}`),
+		[]byte(`{"id":3,"name":"é \u2028 \"quoted\"","slogan":"","description":"","category":"","default_price":"0.00"}`),
+	}
+	for n := 1; n <= len(items); n++ {
+		want := append([]byte("["), bytes.Join(items[:n], []byte(","))...)
+		want = append(want, ']')
+		gz, hash := assemble(t, items[:n])
+		if got := gunzipStrict(t, gz); !bytes.Equal(got, want) {
+			t.Fatalf("%d items: decodes to %q, want %q", n, got, want)
+		}
+		if hash != pageHash(want) {
+			t.Errorf("%d items: hash %x, want pageHash %x", n, hash, pageHash(want))
+		}
+		if n == len(items) && len(gz) >= len(want) {
+			t.Errorf("%d items: %d bytes in gzip, %d plain", n, len(gz), len(want))
+		}
+	}
+}
+
+// FuzzPieces: any items put together decode (strict gzip) to the page
+// "[" + items joined by "," + "]", with the page's hash.
+func FuzzPieces(f *testing.F) {
+	f.Add([]byte(`{"id":1}`), []byte(`{"id":2,"name":"x"}`), uint8(2))
+	f.Add([]byte{}, bytes.Repeat([]byte("ab"), 5000), uint8(1))
+	f.Fuzz(func(t *testing.T, a, b []byte, n uint8) {
+		items := [][]byte{a, b, a}[:1+int(n)%3]
+		want := append([]byte("["), bytes.Join(items, []byte(","))...)
+		want = append(want, ']')
+		gz, hash := assemble(t, items)
+		if got := gunzipStrict(t, gz); !bytes.Equal(got, want) {
+			t.Fatalf("decodes to %q, want %q", got, want)
+		}
+		if hash != pageHash(want) {
+			t.Fatalf("hash %x, want %x", hash, pageHash(want))
+		}
+	})
+}
