@@ -45,8 +45,8 @@ trap 'kill $apipid 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 wait_http "$api" /readyz
 metric() { curl -fs "http://$api/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 t0=$(now)
-for _ in $(seq 600); do grep -q '"cache prefilled"' "$log" && break; sleep 0.5; done
-grep -q '"cache prefilled"' "$log" || { echo "bench-memory: no prefill after 300 s" >&2; tail -5 "$log" >&2; exit 1; }
+for _ in $(seq 600); do grep -q '"msg":"cache prefilled' "$log" && break; sleep 0.5; done
+grep -q '"msg":"cache prefilled' "$log" || { echo "bench-memory: no prefill after 300 s" >&2; tail -5 "$log" >&2; exit 1; }
 t1=$(now)
 rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$apipid/status"; }
 hwm() { awk '/VmHWM/ {print int($2/1024)}' "/proc/$apipid/status"; }
@@ -63,7 +63,7 @@ echo
 provenance "BENCH_PRODUCTS=$n BENCH_DURATION=$dur BENCH_SWAPS=$swaps make bench-memory" \
   "generated export of $n products (BENCH_SEED=${BENCH_SEED:-1}), revisions 0 and 1 (1% changed), loaded by elier-etl"
 echo
-prefill=$(grep '"cache prefilled"' "$log" | head -1)
+prefill=$(grep '"msg":"cache prefilled' "$log" | head -1)
 field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$prefill" "$1"; }
 echo "elier-api with its defaults (\`--cache-mb\` $(grep -o '"cache_mb":[0-9]*' "$log" | head -1 | cut -d: -f2), \`--prefill\`):"
 echo

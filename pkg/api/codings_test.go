@@ -167,10 +167,14 @@ func TestEveryCodingDirtyCorpus(t *testing.T) {
 			if pstatus != status || !bytes.Equal(pbody, body) {
 				t.Fatalf("GET %s: prefilled %d %.100q, not prefilled %d %.100q", path, pstatus, pbody, status, body)
 			}
+			// The same ETag, but for the coding's suffix: from memory a
+			// product document is sent in gzip however small (its pieces
+			// are kept), from the database as stored.
 			for _, ae := range []string{"", "gzip"} {
 				a, _ := do(t, c, "GET", bases[false]+path, "Accept-Encoding", ae)
 				b, _ := do(t, c, "GET", bases[true]+path, "Accept-Encoding", ae)
-				if a.Header.Get("ETag") != b.Header.Get("ETag") {
+				ta, tb := strings.TrimSuffix(a.Header.Get("ETag"), `-gz"`), strings.TrimSuffix(b.Header.Get("ETag"), `-gz"`)
+				if strings.TrimSuffix(ta, `"`) != strings.TrimSuffix(tb, `"`) {
 					t.Errorf("GET %s (%q): ETag %s prefilled, %s not", path, ae, b.Header.Get("ETag"), a.Header.Get("ETag"))
 				}
 			}

@@ -267,8 +267,21 @@ func (s *server) serveFetchedDoc(ctx *fasthttp.RequestCtx, r *resource, build in
 	s.sendStored(ctx, r, status, expires, coded, doc)
 }
 
-// sendStored writes a stored document in the coding r's client takes.
+// sendStored writes a stored document (or a split entry) in the coding r's
+// client takes.
 func (s *server) sendStored(ctx *fasthttp.RequestCtx, r *resource, status int, expires int64, coded bool, doc []byte) {
+	if coded && isSplit(doc) {
+		head, tail, ok := splitOf(doc)
+		if !ok {
+			s.fail(ctx, fmt.Errorf("a corrupt split entry of a %s document", r.rt))
+			return
+		}
+		// The gzip body goes after the entry in the same buffer (the
+		// entry's pieces are read from before it), then takes its place.
+		n := len(doc)
+		doc = appendSplitGzip(doc, head, tail)
+		doc = doc[:copy(doc, doc[n:])]
+	}
 	if !coded || r.enc == encGzip {
 		enc := encGzip
 		if !coded {
@@ -342,7 +355,15 @@ func (s *server) servePieces(ctx *fasthttp.RequestCtx, r *resource, page, count 
 	defer pageBuilders.Put(b)
 	b.start(ctx.Response.SwapBody(nil))
 	for _, id := range o.ids[first:last] {
-		h, ok := s.cache.get(b.scratch, cacheKey{res: itemKey(id)}, encGzip, now)
+		// The product's split entry (its list item is the first piece), or
+		// the item's own piece.
+		h, ok := s.cache.get(b.scratch, cacheKey{res: docKey(routeProduct, id)}, encGzip, now)
+		b.scratch = h.buf
+		if head, _, sok := splitOf(h.body); ok && sok {
+			b.addHead(head)
+			continue
+		}
+		h, ok = s.cache.get(b.scratch, cacheKey{res: itemKey(id)}, encGzip, now)
 		b.scratch = h.buf
 		p, pok := pieceOf(h.body)
 		if !ok || !pok {

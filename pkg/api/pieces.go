@@ -52,6 +52,14 @@ var deflaters = sync.Pool{New: func() any {
 // deflate bytes (sync-flushed, no final block), then CRC-32 and length,
 // big-endian.
 func appendPiece(dst, plain []byte) []byte {
+	out := appendDeflate(dst, plain)
+	out = binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE(plain))
+	return binary.BigEndian.AppendUint32(out, uint32(len(plain)))
+}
+
+// appendDeflate appends plain's deflate bytes, sync-flushed, no final
+// block.
+func appendDeflate(dst, plain []byte) []byte {
 	w := deflaters.Get().(*flate.Writer)
 	defer deflaters.Put(w)
 	buf := bytes.NewBuffer(dst)
@@ -62,9 +70,69 @@ func appendPiece(dst, plain []byte) []byte {
 	if err := w.Flush(); err != nil {
 		panic(err)
 	}
-	out := buf.Bytes()
-	out = binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE(plain))
-	return binary.BigEndian.AppendUint32(out, uint32(len(plain)))
+	return buf.Bytes()
+}
+
+// A product document is its list item without the closing brace, then
+// `,"features":[...]}` (pkg/build writes both from the same bytes). The
+// prefill keeps it as those two pieces (a split entry), which serve both
+// routes from one copy: the product document in gzip is the header, both
+// pieces and a trailer; the list item is the first piece and the piece of
+// "}". Kept so, a million products' documents and list items take about
+// 0.3 GB less than a document and a separate item each.
+//
+// Layout: splitMark, the first piece's deflate length (4 bytes), both
+// pieces' deflate bytes, then CRC-32 and length of each piece's plain
+// bytes (4 bytes each). No stored document starts with 0: JSON starts with
+// '{' or '[', gzip with 0x1f.
+const splitMark = 0
+
+// appendSplit appends product's split entry to dst; false (dst as it was)
+// when product is not item's document.
+func appendSplit(dst, item, product []byte) ([]byte, bool) {
+	if len(item) == 0 || item[len(item)-1] != '}' {
+		return dst, false
+	}
+	head := item[:len(item)-1]
+	tail, ok := bytes.CutPrefix(product, head)
+	if !ok || !bytes.HasPrefix(tail, []byte(`,"features":[`)) {
+		return dst, false
+	}
+	start := len(dst)
+	out := append(dst, splitMark, 0, 0, 0, 0)
+	out = appendDeflate(out, head)
+	binary.BigEndian.PutUint32(out[start+1:], uint32(len(out)-start-5))
+	out = appendDeflate(out, tail)
+	out = binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE(head))
+	out = binary.BigEndian.AppendUint32(out, uint32(len(head)))
+	out = binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE(tail))
+	return binary.BigEndian.AppendUint32(out, uint32(len(tail))), true
+}
+
+// isSplit tells a split entry from a stored document.
+func isSplit(v []byte) bool { return len(v) > 0 && v[0] == splitMark }
+
+// splitOf reads a split entry: the product document's two pieces.
+func splitOf(v []byte) (head, tail piece, ok bool) {
+	if len(v) < 5+16 || v[0] != splitMark {
+		return head, tail, false
+	}
+	na := int(binary.BigEndian.Uint32(v[1:]))
+	body, t := v[5:len(v)-16], v[len(v)-16:]
+	if na > len(body) {
+		return head, tail, false
+	}
+	head = piece{deflate: body[:na], crc: binary.BigEndian.Uint32(t), n: binary.BigEndian.Uint32(t[4:])}
+	tail = piece{deflate: body[na:], crc: binary.BigEndian.Uint32(t[8:]), n: binary.BigEndian.Uint32(t[12:])}
+	return head, tail, true
+}
+
+// appendSplitGzip appends the product document of a split entry in gzip.
+func appendSplitGzip(dst []byte, head, tail piece) []byte {
+	out := append(append(append(dst, gzipHeader...), head.deflate...), tail.deflate...)
+	out = append(out, finalBlock...)
+	out = binary.LittleEndian.AppendUint32(out, crc32Combine(head.crc, tail.crc, int64(tail.n)))
+	return binary.LittleEndian.AppendUint32(out, head.n+tail.n)
 }
 
 // pieceOf reads a cache entry appendPiece wrote.
@@ -76,8 +144,8 @@ func pieceOf(v []byte) (piece, bool) {
 	return piece{deflate: v[:len(v)-pieceTrailer], crc: binary.BigEndian.Uint32(t), n: binary.BigEndian.Uint32(t[4:])}, true
 }
 
-// The pieces of the page's punctuation.
-var pOpen, pComma, pClose = mustPiece("["), mustPiece(","), mustPiece("]")
+// The pieces of the page's punctuation, and of a list item's last byte.
+var pOpen, pComma, pClose, pBrace = mustPiece("["), mustPiece(","), mustPiece("]"), mustPiece("}")
 
 func mustPiece(s string) piece {
 	p, _ := pieceOf(appendPiece(nil, []byte(s)))
@@ -114,6 +182,13 @@ func (b *pageBuilder) add(p piece) {
 	b.out = append(b.out, p.deflate...)
 	b.crc, b.n = crc32Combine(b.crc, p.crc, int64(p.n)), b.n+p.n
 	b.k++
+}
+
+// addHead adds a list item made of a split entry's first piece and "}".
+func (b *pageBuilder) addHead(head piece) {
+	b.add(head)
+	b.out = append(b.out, pBrace.deflate...)
+	b.crc, b.n = crc32Combine(b.crc, pBrace.crc, int64(pBrace.n)), b.n+pBrace.n
 }
 
 // finish returns the gzip body and the page's hash.

@@ -92,3 +92,34 @@ func FuzzPieces(f *testing.F) {
 		}
 	})
 }
+
+func TestSplitEntry(t *testing.T) {
+	item := []byte(`{"id":1,"name":"Camo Onesie","slogan":"Blend in","description":"The So Fatigues.","category":"Jackets","default_price":"140.00"}`)
+	product := append(append([]byte{}, item[:len(item)-1]...), `,"features":[{"feature":"Fabric","value":"Canvas"},{"feature":"Buttons","value":null}]}`...)
+	v, ok := appendSplit([]byte("x"), item, product)
+	if !ok || !isSplit(v[1:]) {
+		t.Fatalf("appendSplit: %v", ok)
+	}
+	head, tail, ok := splitOf(v[1:])
+	if !ok {
+		t.Fatal("splitOf")
+	}
+	if got := gunzipStrict(t, appendSplitGzip(nil, head, tail)); !bytes.Equal(got, product) {
+		t.Fatalf("the product document decodes to %q", got)
+	}
+	var b pageBuilder
+	b.start(nil)
+	b.addHead(head)
+	b.addHead(head)
+	gz, hash := b.finish()
+	want := append(append(append(append([]byte("["), item...), ','), item...), ']')
+	if got := gunzipStrict(t, gz); !bytes.Equal(got, want) || hash != pageHash(want) {
+		t.Fatalf("a page of the item twice decodes to %q (hash %x, want %x)", got, hash, pageHash(want))
+	}
+	// Not one another's: no split entry.
+	for _, bad := range [][]byte{[]byte(`{"id":2}`), item, append(append([]byte{}, item[:len(item)-1]...), `,"other":1}`...)} {
+		if _, ok := appendSplit(nil, item, bad); ok {
+			t.Errorf("appendSplit(%q) made a split entry", bad)
+		}
+	}
+}

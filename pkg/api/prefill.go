@@ -74,20 +74,36 @@ func (s *server) prefill(ctx context.Context, id int64, ids []int32) {
 	} else if s.build.Load() == id {
 		s.order.Store(&listOrder{build: id, ids: order})
 	}
-	var piece []byte
+	var buf, plain []byte
 	err = s.reader.EachProduct(ctx, ids, func(p *readmodel.Product) error {
 		if p.Build != id || s.build.Load() != id {
 			return context.Canceled // another build is live now: its own prefill runs
 		}
+		// The product document and list item as one split entry (pieces.go)
+		// when they are one another's, else each as it comes.
+		var err error
+		if plain, err = stored.Decode(plain[:0], p.Docs[0]); err != nil {
+			return err
+		}
+		split := false
+		if buf, split = appendSplit(buf[:0], p.Item, plain); split {
+			r := resource{key: cacheKey{res: docKey(routeProduct, p.ID)}, rt: routeProduct, hash: p.Hashes[0], seen: id}
+			s.putIfLive(&r, encGzip, 200, false, 0, buf)
+			bytes += int64(len(buf)) + entryOverhead
+		} else {
+			buf = appendPiece(buf[:0], p.Item)
+			r := resource{key: cacheKey{res: itemKey(p.ID)}, rt: routeList, seen: id}
+			s.putIfLive(&r, encGzip, 200, false, 0, buf)
+			bytes += int64(len(buf)) + entryOverhead
+		}
 		for i, doc := range p.Docs {
+			if i == 0 && split {
+				continue
+			}
 			r := resource{key: cacheKey{res: docKey(routes[i], p.ID)}, rt: routes[i], hash: p.Hashes[i], seen: id}
 			s.putIfLive(&r, encGzip, 200, !stored.Coded(doc), 0, doc)
 			bytes += int64(len(doc)) + entryOverhead
 		}
-		piece = appendPiece(piece[:0], p.Item)
-		r := resource{key: cacheKey{res: itemKey(p.ID)}, rt: routeList, seen: id}
-		s.putIfLive(&r, encGzip, 200, false, 0, piece)
-		bytes += int64(len(piece)) + entryOverhead
 		products++
 		docs += 3
 		s.prefilled.Add(3)

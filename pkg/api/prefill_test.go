@@ -29,6 +29,12 @@ func TestPrefill(t *testing.T) {
 		})
 	}
 	waitPrefilled("the catalogue prefilled at start", 3*len(docs))
+	// From memory, a product document is kept as its pieces and sent in
+	// gzip, though under stored.MinCoded.
+	if resp, body := do(t, c, "GET", base+"/products/1", "Accept-Encoding", "gzip"); resp.Header.Get("Content-Encoding") != "gzip" ||
+		!bytes.Equal(decodeBody(t, "gzip", body), docs[0].Product) {
+		t.Errorf("product 1 from memory: Content-Encoding %q", resp.Header.Get("Content-Encoding"))
+	}
 	// Every document, as a browser and as a client without coding: all
 	// hits, the right bytes.
 	check := func(docs []doc) {
