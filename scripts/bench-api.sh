@@ -96,10 +96,23 @@ for n in $sizes; do
 
   bin/elier-api --addr "$api" --database-url "$url" 2>".bench/api-$n.log" & apipid=$!; pids+=("$apipid")
   wait_http "$api" /readyz
+  # An API that fills its cache in the background (--prefill) is measured
+  # once it has: the steady state, the whole catalogue in memory.
+  prefill_s=
+  help=$(bin/elier-api --help 2>&1 || true) # read whole: grep -q would stop early (SIGPIPE under pipefail)
+  if grep -q -- "-prefill" <<<"$help"; then
+    t0=$(now)
+    for _ in $(seq 600); do grep -q '"msg":"cache prefilled' ".bench/api-$n.log" && break; sleep 0.5; done
+    prefill_s=$(elapsed "$t0" "$(now)")
+  fi
 
   echo "### $n products"
   echo
-  echo "Median of $rounds rounds; each round runs the ceiling, then the API, $dur each. Load average before: $(cut -d' ' -f1-3 /proc/loadavg)."
+  prefilled=
+  if [ -n "$prefill_s" ]; then
+    prefilled=" Measured after the API's prefill, seen $prefill_s s after /readyz answered: $(grep -m1 -o 'msg":"cache prefilled[a-z0-9% ]*' ".bench/api-$n.log" | cut -c7-)."
+  fi
+  echo "Median of $rounds rounds; each round runs the ceiling, then the API, $dur each. Load average before: $(cut -d' ' -f1-3 /proc/loadavg).$prefilled"
   echo
   targets=()
   echo "| route | ids | client | API's coding | body bytes (median; min-max) | req/s, median round (min-max) | × ceiling (median round) | rounds' ratios | ceiling req/s | p50 ms | p99 ms | errors |"
@@ -134,6 +147,11 @@ print(m["median_bytes"], m["min_bytes"], m["max_bytes"], m["content_encoding"] o
           want=0.7
           case $route in product | related) want=0.8 ;; esac
           targets+=("$route uniform, compressed: $(printf %.2f "$ratio") × ceiling, target >= $want: $(awk -v r="$ratio" -v w="$want" 'BEGIN { print (r >= w ? "met" : "not met") }')")
+        fi
+        if [ "$d" = uniform ] && [ "$coding" = identity ] && [ "$route" = styles ]; then
+          # Issue 14: identity clients no worse than the 30.8k req/s = 0.33x
+          # of the ceiling measured before documents were stored coded.
+          targets+=("styles uniform, identity: $(printf %.2f "$ratio") × ceiling, target >= 0.33: $(awk -v r="$ratio" 'BEGIN { print (r >= 0.33 ? "met" : "not met") }')")
         fi
       done
     done

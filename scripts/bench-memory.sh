@@ -73,7 +73,7 @@ echo "| products | $(metric elier_catalogue_products) |"
 echo "| stored bytes of the served documents (the build's record) | $(metric elier_catalogue_stored_bytes) |"
 echo "| cache needed to hold it whole (the API's rule) | $(metric elier_cache_needed_bytes) |"
 echo "| cache capacity | $(metric elier_cache_capacity_bytes) |"
-echo "| prefill: documents and pieces put, bytes, seconds (the API's log) | $(field documents) documents + $(field products) list pieces, $(field bytes) bytes, $(printf %.1f "$(field seconds)") s (seen after $(elapsed "$t0" "$t1") s) |"
+echo "| prefill: products, documents, bytes, seconds (the API's log; a product's list item is in its document's pieces) | $(field products) products, $(field documents) documents, $(field bytes) bytes, $(printf %.1f "$(field seconds)") s (seen after $(elapsed "$t0" "$t1") s) |"
 echo "| cache entries, bytes after the prefill | $(metric elier_cache_entries), $(metric elier_cache_bytes) |"
 echo "| elier-api RSS after the prefill | $(rss) MiB |"
 echo
@@ -92,7 +92,7 @@ for phase in warm dropped; do
   done
 done
 echo
-echo "In the $dur after an incremental swap (the page cache dropped before each load; wrk starts when /readyz names the new build):"
+echo "In the $dur after an incremental swap (the page cache dropped before each load; wrk starts when /readyz names the new build). Errors are wrk's non-200 answers: after a swap to revision 1, the 404s of the products it removed (0.05%):"
 echo
 echo "| swap | export | route | build | adopted after load start s | req/s | p50 ms | p99 ms | errors | cache misses during the run |"
 echo "|---|---|---|---|---|---|---|---|---|---|"

@@ -18,6 +18,10 @@ func TestCRC32Combine(t *testing.T) {
 		if got := crc32Combine(crc32.ChecksumIEEE([]byte(tc.a)), crc32.ChecksumIEEE([]byte(tc.b)), int64(len(tc.b))); got != want {
 			t.Errorf("crc32Combine(%.20q, %.20q) = %08x, want %08x", tc.a, tc.b, got, want)
 		}
+		// A piece's own operator, worked out when it was made.
+		if got := mustPiece(tc.b).combine(crc32.ChecksumIEEE([]byte(tc.a))); got != want {
+			t.Errorf("piece(%.20q).combine(crc of %.20q) = %08x, want %08x", tc.b, tc.a, got, want)
+		}
 	}
 }
 
