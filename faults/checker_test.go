@@ -17,11 +17,12 @@ import (
 func TestChecker(t *testing.T) {
 	mk := func(name string, styles string, list string) *ref {
 		return &ref{name: name, n: 1, maxID: 1, docs: map[string]refDoc{
-			"s-1": docOf([]byte(styles)), "p-1": docOf([]byte(`{"id":1}`)), "l-1-5": docOf([]byte(list)),
+			"s-1": docOf([]byte(styles)), "p-1": docOf([]byte(`{"id":1}`)), "l-1-5": pageOf([]byte(list)),
 		}}
 	}
 	oldR, newR := mk("r0", `{"old":1}`, `[{"id":1,"name":"a"}]`), mk("r1", `{"new":1}`, `[{"id":1,"name":"b"}]`)
 	tag := func(b string) string { return etagOf(xxhash.Sum64String(b), "") }
+	ptag := func(b string) string { return etagOf(pageOf([]byte(b)).xx, "") } // a list page's
 	t0 := time.Now()
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	type call struct {
@@ -52,12 +53,12 @@ func TestChecker(t *testing.T) {
 	run(t, c, []call{
 		{"a", "s-1", "1", 200, `{"old":1}`, tag(`{"old":1}`), 0, 1, ""},
 		{"a", "s-1", "1", 200, `{"new":1}`, tag(`{"new":1}`), 2, 3, "not the document"},
-		{"a", "s-1", "1", 200, `{"old":1}`, `"0000000000000001"`, 4, 5, "xxHash64"},
+		{"a", "s-1", "1", 200, `{"old":1}`, `"0000000000000001"`, 4, 5, "the body's hash"},
 		{"a", "s-1", "1", 304, "", tag(`{"old":1}`), 4, 5, ""},
 		{"a", "s-1", "1", 304, "", tag(`{"new":1}`), 4, 5, "not the document"},
 		{"a", "p-1", "1", 404, `{"error":"product 1 not found"}`, "", 6, 7, "not the document"},
 		{"a", "p-2", "2", 404, `{"error":"product 2 not found"}`, "", 6, 7, ""},
-		{"a", "l-9-5", "l-9-5", 200, `[]`, tag(`[]`), 6, 7, ""},
+		{"a", "l-9-5", "l-9-5", 200, `[]`, ptag(`[]`), 6, 7, ""},
 	})
 
 	// A killed build: its documents must never have been served.
@@ -79,7 +80,7 @@ func TestChecker(t *testing.T) {
 		{"b", "s-1", "1", 200, `{"old":1}`, tag(`{"old":1}`), 23, 24, ""},
 		{"a", "s-1", "1", 200, `{"old":1}`, tag(`{"old":1}`), 21, 25, ""}, // in flight with the new one
 		{"a", "s-1", "1", 200, `{"old":1}`, tag(`{"old":1}`), 26, 27, "older body"},
-		{"a", "l-1-5", "l-1-5", 200, `[{"id":1,"name":"a"}]`, tag(`[{"id":1,"name":"a"}]`), 1500, 1501, ""},
+		{"a", "l-1-5", "l-1-5", 200, `[{"id":1,"name":"a"}]`, ptag(`[{"id":1,"name":"a"}]`), 1500, 1501, ""},
 	})
 	lag, late, _ := c.swapFigures(g)
 	if lag != 1481*time.Millisecond || late != 1 {

@@ -683,7 +683,10 @@ func sigterm(t *testing.T, e *env) {
 		sigMu.Lock()
 		at := sigAt
 		sigMu.Unlock()
-		if !at.IsZero() && r.start.After(at) && refused(r.err) {
+		// Refused once the signal was sent: a request that was set off
+		// just before it can be dialled just after (when the listener has
+		// closed), so the refusal's time (its end) is what counts.
+		if !at.IsZero() && r.end.After(at) && refused(r.err) {
 			return outRefused
 		}
 		return outFail

@@ -377,6 +377,17 @@ func TestNewerRow(t *testing.T) {
 }
 
 // metricValue reads one unlabelled sample from /metrics.
+// waitLiveBuild waits until the API at base says build id is live.
+func waitLiveBuild(t *testing.T, c *http.Client, base string, id float64) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("build %v adopted", id), func() error {
+		if v := metricValue(t, c, base, "elier_live_build_id"); v != id {
+			return fmt.Errorf("live build %v", v)
+		}
+		return nil
+	})
+}
+
 func metricValue(t *testing.T, c *http.Client, base, name string) float64 {
 	t.Helper()
 	_, body := do(t, c, "GET", base+"/metrics")
@@ -409,12 +420,7 @@ func TestCacheSurvivesRebuild(t *testing.T) {
 	}
 	docs2 := build2(t) // product 1 changed, 9 removed, 10 added
 	installBuild(t, url, 2, docs2, true)
-	eventually(t, "build 2 adopted", func() error {
-		if v := metricValue(t, c, base, "elier_live_build_id"); v != 2 {
-			return fmt.Errorf("live build %v", v)
-		}
-		return nil
-	})
+	waitLiveBuild(t, c, base, 2)
 	hits := metricValue(t, c, base, "elier_cache_hits_total")
 	for _, p := range []string{"/products/2", "/products/2/styles", "/products/3/related"} {
 		resp, body := do(t, c, "GET", base+p, "If-None-Match", tags[p])

@@ -233,17 +233,10 @@ func (s *server) serveDoc(ctx *fasthttp.RequestCtx, rt route, arg string) {
 func (s *server) serveCachedDoc(ctx *fasthttp.RequestCtx, r *resource, now int64) bool {
 	buf := ctx.Response.SwapBody(nil)
 	if r.enc == encBrotli {
-		h, ok := s.cache.get(buf, r.key, encBrotli, now)
-		if ok {
-			r.hash = h.hash
-			enc := encBrotli
-			if h.identity {
-				enc = encIdentity
-			}
-			s.write(ctx, r, h.status, enc, h.body)
+		var hit bool
+		if buf, hit = s.serveVariant(ctx, r, encBrotli, buf, now); hit {
 			return true
 		}
-		buf = h.buf
 	}
 	h, ok := s.cache.get(buf, r.key, encGzip, now)
 	if !ok {
@@ -406,16 +399,10 @@ func (s *server) serveCached(ctx *fasthttp.RequestCtx, r *resource, now int64) b
 	buf := ctx.Response.SwapBody(nil)
 	enc := r.enc
 	if enc != encIdentity {
-		h, ok := s.cache.get(buf, r.key, enc, now)
-		if ok {
-			if h.identity {
-				enc = encIdentity
-			}
-			r.hash = h.hash
-			s.write(ctx, r, h.status, enc, h.body)
+		var hit bool
+		if buf, hit = s.serveVariant(ctx, r, enc, buf, now); hit {
 			return true
 		}
-		buf = h.buf
 	}
 	h, ok := s.cache.get(buf, r.key, encIdentity, now)
 	if !ok {
@@ -429,6 +416,22 @@ func (s *server) serveCached(ctx *fasthttp.RequestCtx, r *resource, now int64) b
 	}
 	s.write(ctx, r, h.status, enc, body)
 	return true
+}
+
+// serveVariant answers from r's entry under coding enc, when the cache has
+// one: the coded body, or the body as it is when it is flagged so. On a
+// miss it hands back buf (grown, perhaps) for the next lookup.
+func (s *server) serveVariant(ctx *fasthttp.RequestCtx, r *resource, enc encoding, buf []byte, now int64) ([]byte, bool) {
+	h, ok := s.cache.get(buf, r.key, enc, now)
+	if !ok {
+		return h.buf, false
+	}
+	if h.identity {
+		enc = encIdentity
+	}
+	r.hash = h.hash
+	s.write(ctx, r, h.status, enc, h.body)
+	return nil, true
 }
 
 // serveFetched caches a body just read from the database, if its build is

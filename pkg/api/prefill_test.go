@@ -75,12 +75,7 @@ func TestPrefill(t *testing.T) {
 
 	docs2 := build2(t) // product 1 changed, 9 removed, 10 added
 	installBuild(t, url, 2, docs2, true)
-	eventually(t, "build 2 adopted", func() error {
-		if v := metricValue(t, c, base, "elier_live_build_id"); v != 2 {
-			return fmt.Errorf("live build %v", v)
-		}
-		return nil
-	})
+	waitLiveBuild(t, c, base, 2)
 	waitPrefilled("products 1 and 10 prefilled after the swap", 3*len(docs)+3*2)
 	check(docs2)
 	if resp, _ := do(t, c, "GET", base+"/products/9"); resp.StatusCode != http.StatusNotFound {

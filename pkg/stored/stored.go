@@ -12,7 +12,7 @@
 // document at a time, docs/BENCHMARKS.md "Stored coding"): every browser
 // and CDN sends Accept-Encoding with gzip; brotli makes styles documents
 // about 15% smaller again but costs 4-5 times the CPU at build time
-// (brotli 5: 33 MB/s against gzip 3's 150 MB/s here), and a second stored
+// (brotli 5: 29 MB/s against gzip 3's 135 MB/s here), and a second stored
 // coding would double what the catalogue holds. A client that takes brotli
 // but not gzip gets a brotli copy made once by the API and cached.
 package stored
@@ -29,16 +29,16 @@ import (
 
 const (
 	// Level is the gzip level: level 3 of klauspost/compress codes styles
-	// documents (median 1.9 KB) to 0.23x at about 14 µs each here, as fast
-	// as levels 1 and 2, and product documents to 0.72x where levels 1-2
-	// give 0.77x; levels 4-9 gain under 2% for up to 3x the time.
+	// documents (median 1.9 KB) to 0.23x at 14-17 µs each here, as fast as
+	// level 1, and product documents to 0.72x where level 1 gives 0.77x;
+	// levels 5-9 gain under 2% for up to 2.5x the time.
 	Level = 3
 
 	// MinCoded: smaller bodies are stored as they are. Coding is paid once
 	// per document at build time, on a build's two cores, and what it saves
 	// grows with the body: a styles document (median 1.9 KB) loses 1.5 KB
-	// for about 14 µs, a product document (median 387 B) only about 110 B
-	// for 7-9 µs, under the response's own headers. At 1,000,011 products,
+	// for 14-17 µs, a product document (median 387 B) only about 110 B for
+	// 9-12 µs, under the response's own headers. At 1,000,011 products,
 	// coding every body over 200 bytes made the full build 1.18x as long
 	// (scripts/bench-build-ab.sh, docs/BENCHMARKS.md "Stored documents");
 	// from 1 KiB, the bodies that matter are coded and most product and
