@@ -105,7 +105,7 @@ bench-build-ab: build ## two elier-etl binaries' full and incremental builds sid
 	@$(call with_db, scripts/bench-section.sh bench-build-ab scripts/bench-build-ab.sh)
 
 .PHONY: bench
-bench: build ## every benchmark above (and bench-cart.sh when present), written to docs/BENCHMARKS.md
+bench: build ## every benchmark above but bench-build-ab (and bench-cart.sh when present), written to docs/BENCHMARKS.md
 	@$(call with_db, scripts/bench.sh)
 
 # The scaled-out cluster on 127.0.0.1 (docs/DEPLOY.md): one etcd, two
