@@ -102,7 +102,7 @@ for n in $sizes; do
   help=$(bin/elier-api --help 2>&1 || true) # read whole: grep -q would stop early (SIGPIPE under pipefail)
   if grep -q -- "-prefill" <<<"$help"; then
     t0=$(now)
-    for _ in $(seq 600); do grep -q '"msg":"cache prefilled' ".bench/api-$n.log" && break; sleep 0.5; done
+    wait_prefilled ".bench/api-$n.log" || true # measured as it is, then
     prefill_s=$(elapsed "$t0" "$(now)")
   fi
 

@@ -54,6 +54,14 @@ wait_http() {
   return 1
 }
 
+# wait_prefilled LOG: waits up to 300 s for elier-api's "cache prefilled"
+# line in its log LOG (either form: the whole catalogue, or up to 90% of
+# the cache); fails when none came.
+wait_prefilled() {
+  for _ in $(seq 600); do grep -q '"msg":"cache prefilled' "$1" && return 0; sleep 0.5; done
+  return 1
+}
+
 # db_url URL DB: URL with its database name replaced by DB.
 db_url() { echo "$1" | sed -E "s#/[^/?]*(\\?|\$)#/$2\\1#"; }
 

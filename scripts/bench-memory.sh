@@ -45,8 +45,7 @@ trap 'kill $apipid 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 wait_http "$api" /readyz
 metric() { curl -fs "http://$api/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 t0=$(now)
-for _ in $(seq 600); do grep -q '"msg":"cache prefilled' "$log" && break; sleep 0.5; done
-grep -q '"msg":"cache prefilled' "$log" || { echo "bench-memory: no prefill after 300 s" >&2; tail -5 "$log" >&2; exit 1; }
+wait_prefilled "$log" || { echo "bench-memory: no prefill after 300 s" >&2; tail -5 "$log" >&2; exit 1; }
 t1=$(now)
 rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$apipid/status"; }
 hwm() { awk '/VmHWM/ {print int($2/1024)}' "/proc/$apipid/status"; }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
 	"log/slog"
 	"runtime"
 	"runtime/debug"
@@ -231,21 +230,15 @@ func (s *server) serveDoc(ctx *fasthttp.RequestCtx, rt route, arg string) {
 
 // serveCachedDoc answers a product document from the cache if it can.
 func (s *server) serveCachedDoc(ctx *fasthttp.RequestCtx, r *resource, now int64) bool {
-	buf := ctx.Response.SwapBody(nil)
+	variant := encIdentity // none: the stored entry serves gzip and identity
 	if r.enc == encBrotli {
-		var hit bool
-		if buf, hit = s.serveVariant(ctx, r, encBrotli, buf, now); hit {
-			return true
-		}
+		variant = encBrotli
 	}
-	h, ok := s.cache.get(buf, r.key, encGzip, now)
-	if !ok {
-		ctx.Response.SwapBody(h.buf[:0])
-		return false
+	h, answered, found := s.cachedEntry(ctx, r, variant, encGzip, now)
+	if found && !answered {
+		s.sendStored(ctx, r, h.status, h.expires, !h.identity, h.body)
 	}
-	r.hash = h.hash
-	s.sendStored(ctx, r, h.status, h.expires, !h.identity, h.body)
-	return true
+	return found
 }
 
 // serveFetchedDoc caches a document just read from the database as
@@ -330,8 +323,8 @@ type listOrder struct {
 
 // servePieces answers a list page from memory if it can: the live build's
 // list order and every item's piece in the cache (pieces.go). The page is
-// put together in gzip; a client without gzip gets it decoded, one with
-// only br a brotli copy, cached under the page's key.
+// put together in gzip and sent as a stored document is (sendStored): as
+// it is, decoded, or as a brotli copy cached under the page's key.
 func (s *server) servePieces(ctx *fasthttp.RequestCtx, r *resource, page, count int32, now int64) bool {
 	o := s.order.Load()
 	if o == nil || o.build != r.seen || s.cache.fc == nil {
@@ -369,20 +362,7 @@ func (s *server) servePieces(ctx *fasthttp.RequestCtx, r *resource, page, count 
 	b.out = nil // the response owns it now
 	r.hash = hash
 	s.fromPieces.Add(1)
-	if r.enc == encGzip {
-		s.write(ctx, r, fasthttp.StatusOK, encGzip, body)
-		return true
-	}
-	plain, err := stored.Decode(nil, body)
-	if err != nil {
-		s.fail(ctx, fmt.Errorf("decoding an assembled list page: %w", err))
-		return true
-	}
-	enc := encIdentity
-	if r.enc == encBrotli {
-		plain, enc = s.variant(r, encBrotli, fasthttp.StatusOK, 0, plain)
-	}
-	s.write(ctx, r, fasthttp.StatusOK, enc, plain)
+	s.sendStored(ctx, r, fasthttp.StatusOK, 0, true, body) // a gzip body, as a stored document is
 	return true
 }
 
@@ -396,20 +376,11 @@ var pageBuilders = sync.Pool{New: func() any { return new(pageBuilder) }}
 // pooled body buffer: a hit allocates nothing here (the router's parameter
 // matching costs 2 small allocations a request).
 func (s *server) serveCached(ctx *fasthttp.RequestCtx, r *resource, now int64) bool {
-	buf := ctx.Response.SwapBody(nil)
 	enc := r.enc
-	if enc != encIdentity {
-		var hit bool
-		if buf, hit = s.serveVariant(ctx, r, enc, buf, now); hit {
-			return true
-		}
+	h, answered, found := s.cachedEntry(ctx, r, enc, encIdentity, now)
+	if !found || answered {
+		return found
 	}
-	h, ok := s.cache.get(buf, r.key, encIdentity, now)
-	if !ok {
-		ctx.Response.SwapBody(h.buf[:0])
-		return false
-	}
-	r.hash = h.hash
 	body := h.body
 	if enc != encIdentity {
 		body, enc = s.variant(r, enc, h.status, h.expires, h.body)
@@ -418,20 +389,33 @@ func (s *server) serveCached(ctx *fasthttp.RequestCtx, r *resource, now int64) b
 	return true
 }
 
-// serveVariant answers from r's entry under coding enc, when the cache has
-// one: the coded body, or the body as it is when it is flagged so. On a
-// miss it hands back buf (grown, perhaps) for the next lookup.
-func (s *server) serveVariant(ctx *fasthttp.RequestCtx, r *resource, enc encoding, buf []byte, now int64) ([]byte, bool) {
-	h, ok := s.cache.get(buf, r.key, enc, now)
-	if !ok {
-		return h.buf, false
+// cachedEntry looks r up in the cache, its value copied into the
+// response's own body buffer: first the entry under coding variant (unless
+// that is encIdentity), which, when there is one, answers the request
+// (answered: its coded body, or the body as it is when it is flagged so);
+// else the entry under coding base, returned for the caller to answer
+// with, r's hash set from it. found is false on a miss of both.
+func (s *server) cachedEntry(ctx *fasthttp.RequestCtx, r *resource, variant, base encoding, now int64) (h hit, answered, found bool) {
+	buf := ctx.Response.SwapBody(nil)
+	if variant != encIdentity {
+		v, ok := s.cache.get(buf, r.key, variant, now)
+		if ok {
+			if v.identity {
+				variant = encIdentity
+			}
+			r.hash = v.hash
+			s.write(ctx, r, v.status, variant, v.body)
+			return v, true, true
+		}
+		buf = v.buf
 	}
-	if h.identity {
-		enc = encIdentity
+	h, ok := s.cache.get(buf, r.key, base, now)
+	if !ok {
+		ctx.Response.SwapBody(h.buf[:0])
+		return h, false, false
 	}
 	r.hash = h.hash
-	s.write(ctx, r, h.status, enc, h.body)
-	return nil, true
+	return h, false, true
 }
 
 // serveFetched caches a body just read from the database, if its build is

@@ -16,7 +16,8 @@ import (
 // stream. A page in gzip is then a fixed header, the piece of "[", the
 // items' pieces with the piece of "," between them, the piece of "]", an
 // empty final block, and the trailer: the CRC-32 of the page's bytes, put
-// together from the items' own CRC-32s (crc32Combine), and its length.
+// together from the items' own CRC-32s (zlib's crc32_combine: piece.combine,
+// multModP, x2nModP), and its length.
 // Nothing of the page is compressed when it is asked for. The pieces come
 // from the prefill (prefill.go), beside the documents, and the list order
 // of the live build is held whole (4 bytes a product), so a page costs a
@@ -142,9 +143,7 @@ func splitOf(v []byte) (head, tail piece, ok bool) {
 // appendSplitGzip appends the product document of a split entry in gzip.
 func appendSplitGzip(dst []byte, head, tail piece) []byte {
 	out := append(append(append(dst, gzipHeader...), head.deflate...), tail.deflate...)
-	out = append(out, finalBlock...)
-	out = binary.LittleEndian.AppendUint32(out, tail.combine(head.crc))
-	return binary.LittleEndian.AppendUint32(out, head.n+tail.n)
+	return endGzip(out, tail.combine(head.crc), head.n+tail.n)
 }
 
 // pieceOf reads a cache entry appendPiece wrote.
@@ -181,35 +180,44 @@ type pageBuilder struct {
 }
 
 func (b *pageBuilder) start(dst []byte) {
-	b.out = append(append(dst[:0], gzipHeader...), pOpen.deflate...)
-	b.crc, b.n, b.k = pOpen.crc, pOpen.n, 0
+	b.out, b.crc, b.n, b.k = append(dst[:0], gzipHeader...), 0, 0, 0
+	b.append(pOpen)
 }
 
-func (b *pageBuilder) add(p piece) {
-	if b.k > 0 {
-		b.out = append(b.out, pComma.deflate...)
-		b.crc, b.n = pComma.combine(b.crc), b.n+pComma.n
-	}
+// append appends p's deflate bytes and brings CRC and length along.
+func (b *pageBuilder) append(p piece) {
 	b.out = append(b.out, p.deflate...)
 	b.crc, b.n = p.combine(b.crc), b.n+p.n
+}
+
+// add adds a list item.
+func (b *pageBuilder) add(p piece) {
+	if b.k > 0 {
+		b.append(pComma)
+	}
+	b.append(p)
 	b.k++
 }
 
 // addHead adds a list item made of a split entry's first piece and "}".
 func (b *pageBuilder) addHead(head piece) {
 	b.add(head)
-	b.out = append(b.out, pBrace.deflate...)
-	b.crc, b.n = pBrace.combine(b.crc), b.n+pBrace.n
+	b.append(pBrace)
 }
 
 // finish returns the gzip body and the page's hash.
 func (b *pageBuilder) finish() ([]byte, int64) {
-	b.out = append(b.out, pClose.deflate...)
-	b.crc, b.n = pClose.combine(b.crc), b.n+pClose.n
-	b.out = append(b.out, finalBlock...)
-	b.out = binary.LittleEndian.AppendUint32(b.out, b.crc)
-	b.out = binary.LittleEndian.AppendUint32(b.out, b.n)
+	b.append(pClose)
+	b.out = endGzip(b.out, b.crc, b.n)
 	return b.out, hashOfPage(b.crc, b.n)
+}
+
+// endGzip ends a gzip member whose deflate stream is on a byte boundary:
+// the final block, then the CRC-32 and length of the plain bytes.
+func endGzip(out []byte, crc, n uint32) []byte {
+	out = append(out, finalBlock...)
+	out = binary.LittleEndian.AppendUint32(out, crc)
+	return binary.LittleEndian.AppendUint32(out, n)
 }
 
 // pageHash is a list page's hash (its ETag): CRC-32 and length of its
@@ -218,13 +226,6 @@ func (b *pageBuilder) finish() ([]byte, int64) {
 func pageHash(plain []byte) int64 { return hashOfPage(crc32.ChecksumIEEE(plain), uint32(len(plain))) }
 
 func hashOfPage(crc, n uint32) int64 { return int64(uint64(crc)<<32 | uint64(n)) }
-
-// crc32Combine is the CRC-32 (IEEE) of A followed by B, from the CRC of A,
-// the CRC of B and B's length: zlib's crc32_combine, by multiplication
-// modulo the CRC polynomial (x^(8 len2) from a table of x^(2^k)).
-func crc32Combine(crc1, crc2 uint32, len2 int64) uint32 {
-	return multModP(x2nModP(len2, 3), crc1) ^ crc2
-}
 
 const crcPoly = 0xedb88320 // reflected IEEE polynomial
 

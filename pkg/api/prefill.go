@@ -64,8 +64,15 @@ func (s *server) stopPrefill() {
 func (s *server) prefill(ctx context.Context, id int64, ids []int32) {
 	t := time.Now()
 	budget := s.cache.capacity * 9 / 10
-	var products, docs, bytes int64
+	var products, bytes int64
 	routes := [3]route{routeProduct, routeStyles, routeRelated}
+	// put caches v under key as a request would (coded: not flagged as
+	// the body itself) and counts it against the budget.
+	put := func(key uint64, rt route, hash int64, coded bool, v []byte) {
+		r := resource{key: cacheKey{res: key}, rt: rt, hash: hash, seen: id}
+		s.putIfLive(&r, encGzip, 200, !coded, 0, v)
+		bytes += int64(len(v)) + entryOverhead
+	}
 	// The list order first: pages are served from the pieces as soon as
 	// theirs are in (pieces.go).
 	order, err := s.reader.ListOrder(ctx, id)
@@ -87,32 +94,24 @@ func (s *server) prefill(ctx context.Context, id int64, ids []int32) {
 		}
 		split := false
 		if buf, split = appendSplit(buf[:0], p.Item, plain); split {
-			r := resource{key: cacheKey{res: docKey(routeProduct, p.ID)}, rt: routeProduct, hash: p.Hashes[0], seen: id}
-			s.putIfLive(&r, encGzip, 200, false, 0, buf)
-			bytes += int64(len(buf)) + entryOverhead
+			put(docKey(routeProduct, p.ID), routeProduct, p.Hashes[0], true, buf)
 		} else {
 			buf = appendPiece(buf[:0], p.Item)
-			r := resource{key: cacheKey{res: itemKey(p.ID)}, rt: routeList, seen: id}
-			s.putIfLive(&r, encGzip, 200, false, 0, buf)
-			bytes += int64(len(buf)) + entryOverhead
+			put(itemKey(p.ID), routeList, 0, true, buf)
 		}
 		for i, doc := range p.Docs {
-			if i == 0 && split {
-				continue
+			if i > 0 || !split {
+				put(docKey(routes[i], p.ID), routes[i], p.Hashes[i], stored.Coded(doc), doc)
 			}
-			r := resource{key: cacheKey{res: docKey(routes[i], p.ID)}, rt: routes[i], hash: p.Hashes[i], seen: id}
-			s.putIfLive(&r, encGzip, 200, !stored.Coded(doc), 0, doc)
-			bytes += int64(len(doc)) + entryOverhead
 		}
 		products++
-		docs += 3
 		s.prefilled.Add(3)
 		if bytes >= budget {
 			return errCacheFull
 		}
 		return nil
 	})
-	attrs := []any{"build_id", id, "products", products, "documents", docs, "bytes", bytes,
+	attrs := []any{"build_id", id, "products", products, "documents", 3 * products, "bytes", bytes,
 		"seconds", time.Since(t).Seconds(), "changed_only", ids != nil}
 	switch {
 	case err == nil:

@@ -401,7 +401,7 @@ func (r *run) lists(ctx context.Context) error {
 // (product, styles, related), which the API sizes its cache by (a whole
 // catalogue held in memory): those written by a full build; the base's, plus
 // those written, less those of the versions ended, for an incremental one.
-func (r *run) storedBytes(ctx context.Context) (err error) {
+func (r *run) storedBytes(ctx context.Context) error {
 	defer func() { r.sum.StoredBytes = r.stored }()
 	r.stored = r.diff.writtenBytes
 	if !r.inc {
