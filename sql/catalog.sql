@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS elier.builds (
     finished_at timestamptz,
     swapped_at  timestamptz,
     source_dir  text NOT NULL DEFAULT '',
-    sources     jsonb NOT NULL DEFAULT '{}',   -- per file: size, sha256
+    sources     jsonb NOT NULL DEFAULT '{}',   -- per file: size, xxh64
     counts      jsonb NOT NULL DEFAULT '{}',   -- per table: rows loaded
     summary     jsonb NOT NULL DEFAULT '{}'    -- the end-of-run summary
 );

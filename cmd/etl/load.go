@@ -180,7 +180,7 @@ Exit status: 0 on success (and when --if-changed finds nothing new),
 	f.Float64Var(&opts.MaxRejectRatio, "max-reject-ratio", 0.01, "fraction of a file's lines that may be rejected before the load fails")
 	f.Float64Var(&opts.MaxShrink, "max-shrink", 0.5, "refuse to swap when a table shrinks by more than this fraction against the live build (1 allows anything)")
 	f.BoolVar(&opts.Full, "full", false, "write every document into a new build even when an incremental build is possible")
-	f.BoolVar(&opts.IfChanged, "if-changed", false, "do nothing when the files equal the live build's (size and SHA-256)")
+	f.BoolVar(&opts.IfChanged, "if-changed", false, "do nothing when the files equal the live build's (size and xxHash64)")
 	f.IntVar(&opts.Ranges, "parallel", runtime.NumCPU(), "product-id ranges building documents in parallel")
 	f.StringVar(&summaryJSON, "summary-json", "", "also write the end-of-run summary as JSON to this file")
 	f.StringVar(&progress, "progress", "auto", "progress display: auto (bars on a terminal, log lines otherwise), bars, log, none")

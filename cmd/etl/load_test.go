@@ -72,7 +72,7 @@ func TestLoadStatusRollbackCommands(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "live build") || strings.Contains(out, "previous build") {
 		t.Fatalf("status after an unchanged rerun: exit %d\n%s", code, out)
 	}
-	if !strings.Contains(out, "sha256 ") || !strings.Contains(out, "skus.csv") {
+	if !strings.Contains(out, "xxh64 ") || !strings.Contains(out, "skus.csv") {
 		t.Errorf("status lacks checksums:\n%s", out)
 	}
 

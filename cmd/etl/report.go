@@ -72,7 +72,7 @@ func printStatus(w io.Writer, builds []build.BuildInfo, exports map[int64]time.T
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, t := range loader.Tables {
 			src := b.Sources[t.File()]
-			fmt.Fprintf(tw, "  %s\t%d rows\t%d bytes\tsha256 %s\n", t.File(), b.Counts[t.String()], src.Bytes, src.SHA256)
+			fmt.Fprintf(tw, "  %s\t%d rows\t%d bytes\txxh64 %s\n", t.File(), b.Counts[t.String()], src.Bytes, src.XXH64)
 		}
 		fmt.Fprintf(tw, "  documents\t%d\t\t\n", b.Counts["documents"])
 		tw.Flush()

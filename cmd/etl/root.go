@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -48,20 +49,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	var cpuProfile string
+	var cpuProfile, execTrace string
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file (for development)")
+	root.PersistentFlags().StringVar(&execTrace, "trace", "", "write an execution trace to this file (for development: go tool trace)")
 	_ = root.PersistentFlags().MarkHidden("cpuprofile")
+	_ = root.PersistentFlags().MarkHidden("trace")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
-		if cpuProfile == "" {
-			return nil
+		if cpuProfile != "" {
+			f, err := os.Create(cpuProfile)
+			if err != nil {
+				return err
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
 		}
-		f, err := os.Create(cpuProfile)
-		if err != nil {
-			return err
+		if execTrace != "" {
+			f, err := os.Create(execTrace)
+			if err != nil {
+				return err
+			}
+			return trace.Start(f)
 		}
-		return pprof.StartCPUProfile(f)
+		return nil
 	}
 	defer pprof.StopCPUProfile()
+	defer trace.Stop()
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.SetOut(stdout)
 	root.SetErr(stderr)

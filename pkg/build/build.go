@@ -456,7 +456,7 @@ func (r *run) prewarm(ctx context.Context) error {
 func (r *run) record(ctx context.Context) error {
 	sources := map[string]Source{}
 	for _, f := range r.sum.Files {
-		sources[f.File] = Source{Bytes: f.Bytes, SHA256: f.SHA256}
+		sources[f.File] = Source{Bytes: f.Bytes, XXH64: f.XXH64}
 	}
 	summary, _ := json.Marshal(r.sum)
 	var base *int64

@@ -593,7 +593,7 @@ func TestRollbackAndIfChanged(t *testing.T) {
 	if len(builds) != 2 || builds[0].ID != second.BuildID || builds[0].State != "live" || builds[1].State != "previous" {
 		t.Fatalf("status = %+v", builds)
 	}
-	if builds[0].Counts["skus"] != 9 || builds[0].Sources["skus.csv"].SHA256 == "" {
+	if builds[0].Counts["skus"] != 9 || builds[0].Sources["skus.csv"].XXH64 == "" {
 		t.Errorf("status lacks counts or checksums: %+v", builds[0])
 	}
 	// A third build retires the oldest: only what live and previous read

@@ -2,11 +2,8 @@ package build
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -26,8 +23,8 @@ import (
 
 // Source is one input file's identity, recorded with each build.
 type Source struct {
-	Bytes  int64  `json:"bytes"`
-	SHA256 string `json:"sha256"`
+	Bytes int64  `json:"bytes"`
+	XXH64 string `json:"xxh64"`
 }
 
 // baseBuild is the live build when a load begins, and the previous one.
@@ -289,8 +286,9 @@ func checkShrink(ctx context.Context, conn *pgxpool.Conn, q map[string]string, c
 	return nil
 }
 
-// sourcesUnchanged compares the six files' sizes and SHA-256 sums with the
-// live build's.
+// sourcesUnchanged compares the six files' sizes and checksums with the
+// live build's (a build recorded before the checksum was xxHash64 has
+// none: its export counts as changed, once).
 func sourcesUnchanged(ctx context.Context, conn *pgxpool.Conn, q map[string]string, dir string) (bool, error) {
 	var live map[string]Source
 	err := conn.QueryRow(ctx, q["live_sources"]).Scan(&live)
@@ -329,17 +327,8 @@ func sourcesUnchanged(ctx context.Context, conn *pgxpool.Conn, q map[string]stri
 }
 
 func fileSource(path string) (Source, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Source{}, fmt.Errorf("checksumming %s: %w", path, err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return Source{}, fmt.Errorf("checksumming %s: %w", path, err)
-	}
-	return Source{Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	n, sum, err := loader.FileChecksum(path)
+	return Source{Bytes: n, XXH64: sum}, err
 }
 
 // ident quotes a schema name we generated (elier_b<digits>).

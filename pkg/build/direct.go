@@ -28,11 +28,6 @@ var errNotGrouped = errors.New("the export is not grouped by product")
 // errNotGrouped when the export is out of order; then nothing of it is
 // kept (the target is truncated by the caller's fallback).
 func (r *run) direct(ctx context.Context, j *docJob) (*loader.Result, *diff, error) {
-	// The files' SHA-256 is taken on the other core while the first pass
-	// reads the parents on this one.
-	hctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	r.export.HashAside(hctx)
 	parents, err := loader.ReadParents(ctx, r.opts.Dir, loader.Options{
 		RejectDir: r.opts.RejectDir, MaxRejectRatio: r.opts.MaxRejectRatio, Log: r.log,
 	})

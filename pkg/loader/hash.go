@@ -1,89 +1,40 @@
 package loader
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"os"
+
+	"github.com/cespare/xxhash/v2"
 )
 
-// A file's SHA-256 (the export's identity in the builds catalogue, for
-// `status` and --if-changed) is taken as the load reads it, through a tee:
-// on the load's critical path, one of its costliest steps after parsing.
-// HashAside takes it instead on a second read of each file, in a goroutine
-// of its own, so that it runs on the core the load leaves idle (the direct
-// build's first pass reads the parent files on one core); the load then
-// checks that the bytes hashed are the bytes it read.
+// A file's checksum is the export's identity in the builds catalogue (for
+// `status` and --if-changed): its xxHash64, printed as `xxh64sum` prints it
+// (16 hex digits), taken as the load reads the file, through a tee. It was
+// SHA-256, which cost an incremental load at 1M products 1.4 s of CPU
+// (16% of it: 1.5-1.8 GB/s with SHA-NI, against 9-20 GB/s for xxHash64 on
+// the same machine); the checksum only has to tell an export that changed
+// from one that did not, and the files' size is compared first.
 
-// asideHash is one file's hash taken on a separate read.
-type asideHash struct {
-	done chan struct{}
-	sum  string
-	n    int64 // bytes hashed
-	err  error
-}
+// newChecksum starts a file's checksum.
+func newChecksum() hash.Hash64 { return xxhash.New() }
 
-// HashAside moves the files' hashing off the read path: from now on each
-// file is hashed by a goroutine that reads it again, from its start, while
-// ctx lasts. Call it before the export is read (after Open).
-func (e *Export) HashAside(ctx context.Context) {
-	for _, ef := range e.files {
-		ef.aside = &asideHash{done: make(chan struct{})}
-		ef.counter.r, ef.hash = ef.f, nil
-	}
-	go func() {
-		for _, ef := range e.files {
-			ef.aside.sum, ef.aside.n, ef.aside.err = hashFile(ctx, ef.path)
-			close(ef.aside.done)
-		}
-	}()
-}
+// checksumString is a finished checksum as it is recorded and printed.
+func checksumString(h hash.Hash64) string { return fmt.Sprintf("%016x", h.Sum64()) }
 
-// hashFile reads path to its end, hashing it.
-func hashFile(ctx context.Context, path string) (string, int64, error) {
+// FileChecksum reads path to its end: its size and checksum, as a load of
+// it records them.
+func FileChecksum(path string) (int64, string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", 0, fmt.Errorf("hashing %s: %w", path, err)
+		return 0, "", fmt.Errorf("checksumming %s: %w", path, err)
 	}
 	defer f.Close()
-	h := sha256.New()
-	buf := make([]byte, 1<<20)
-	var n int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return "", n, err
-		}
-		k, err := f.Read(buf)
-		h.Write(buf[:k])
-		n += int64(k)
-		if err == io.EOF {
-			return hex.EncodeToString(h.Sum(nil)), n, nil
-		}
-		if err != nil {
-			return "", n, fmt.Errorf("hashing %s: %w", path, err)
-		}
+	h := newChecksum()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return 0, "", fmt.Errorf("checksumming %s: %w", path, err)
 	}
-}
-
-// sum is the file's SHA-256, once the whole file has been read: from the
-// tee, or from the aside hash, which must have hashed as many bytes as the
-// load read (else the file changed during the load).
-func (ef *exportFile) sum(ctx context.Context) (string, error) {
-	if ef.aside == nil {
-		return hex.EncodeToString(ef.hash.Sum(nil)), nil
-	}
-	select {
-	case <-ef.aside.done:
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-	if ef.aside.err != nil {
-		return "", ef.aside.err
-	}
-	if read := ef.counter.n.Load(); ef.aside.n != read {
-		return "", fmt.Errorf("%s: %d bytes read but %d hashed: %w", ef.path, read, ef.aside.n, ErrChangedDuringLoad)
-	}
-	return ef.aside.sum, nil
+	return n, checksumString(h), nil
 }

@@ -2,12 +2,14 @@ package loader
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // streamAll streams e to its end, discarding the rows.
@@ -32,73 +34,62 @@ func streamAll(t *testing.T, dir string, e *Export) (*Result, error) {
 	return Stream(ctx, e, parents, opts, out)
 }
 
-// TestHashAside: the files' SHA-256 taken on a second read equals the
-// digest of each file computed here (and the tee's, the other path).
-func TestHashAside(t *testing.T) {
+// TestChecksum: the checksum a stream records for each file (taken through
+// the read's tee, in the chunks the scanner reads) equals the file's
+// xxHash64 computed here in one call, FileChecksum's (what --if-changed
+// compares it with) and, where it is installed, what `xxh64sum` prints.
+func TestChecksum(t *testing.T) {
 	t.Parallel()
 	const dir = "testdata/dirty"
-	for _, aside := range []bool{false, true} {
-		e, err := Open(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if aside {
-			e.HashAside(context.Background())
-		}
-		res, err := streamAll(t, dir, e)
-		e.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, tb := range Tables {
-			b, err := os.ReadFile(filepath.Join(dir, tb.File()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			sum := sha256.Sum256(b)
-			if got, want := res.Files[tb].SHA256, hex.EncodeToString(sum[:]); got != want {
-				t.Errorf("aside %v: %s: sha256 %s, want %s", aside, tb.File(), got, want)
-			}
-		}
-	}
-}
-
-// TestHashAsideFileChanged: a file that grows between the hash's read and
-// the load's fails the load, naming the file.
-func TestHashAsideFileChanged(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	for _, tb := range Tables {
-		b, err := os.ReadFile(filepath.Join("testdata/dirty", tb.File()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, tb.File()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	e, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	e.HashAside(ctx)
-	// Wait for the hashes, then append a line the load will read.
-	for _, ef := range e.files {
-		<-ef.aside.done
-	}
-	f, err := os.OpenFile(filepath.Join(dir, Related.File()), os.O_APPEND|os.O_WRONLY, 0)
+	res, err := streamAll(t, dir, e)
+	e.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.WriteString("999999,1,2\n"); err != nil {
-		t.Fatal(err)
+	for _, tb := range Tables {
+		path := filepath.Join(dir, tb.File())
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := res.Files[tb].XXH64
+		if want := fmt.Sprintf("%016x", xxhash.Sum64(b)); got != want {
+			t.Errorf("%s: streamed checksum %s, want %s", tb.File(), got, want)
+		}
+		n, sum, err := FileChecksum(path)
+		if err != nil || n != int64(len(b)) || sum != got {
+			t.Errorf("%s: FileChecksum %d %s %v, want %d %s", tb.File(), n, sum, err, len(b), got)
+		}
 	}
-	f.Close()
-	_, err = streamAll(t, dir, e)
-	if !errors.Is(err, ErrChangedDuringLoad) {
-		t.Fatalf("load of a file that grew: %v, want ErrChangedDuringLoad", err)
+}
+
+// TestChecksumIsXXH64Sum: an operator checks `elier-etl status` against the
+// files with Debian's xxhash tools.
+func TestChecksumIsXXH64Sum(t *testing.T) {
+	t.Parallel()
+	tool, err := exec.LookPath("xxh64sum")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("xxh64sum is not installed, and CI is set: .ci/run should have installed it")
+		}
+		t.Skip("xxh64sum is not installed (CI installs it: Debian's xxhash)")
+	}
+	for _, tb := range Tables {
+		path := filepath.Join("testdata/dirty", tb.File())
+		out, err := exec.Command(tool, path).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, sum, err := FileChecksum(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := strings.Fields(string(out)); len(f) == 0 || f[0] != sum {
+			t.Errorf("%s: xxh64sum printed %q, FileChecksum %s", tb.File(), out, sum)
+		}
 	}
 }

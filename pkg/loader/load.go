@@ -2,7 +2,6 @@ package loader
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
@@ -25,10 +24,6 @@ var ErrMissingFile = errors.New("missing input file")
 // fraction of its lines.
 var ErrTooManyRejects = errors.New("too many rejected lines")
 
-// ErrChangedDuringLoad means an input file was not the same on the load's
-// read and on its hash's (HashAside): it was written to during the load.
-var ErrChangedDuringLoad = errors.New("the file changed during the load")
-
 // Options configure Load.
 type Options struct {
 	// RejectDir receives one reject file per input file. Required.
@@ -45,8 +40,8 @@ type FileStats struct {
 	Table    Table            `json:"-"`
 	File     string           `json:"file"`
 	Bytes    int64            `json:"bytes"`
-	SHA256   string           `json:"sha256"`
-	Read     int64            `json:"read"` // data records met: loaded + rejected
+	XXH64    string           `json:"xxh64"` // the file's checksum (hash.go)
+	Read     int64            `json:"read"`  // data records met: loaded + rejected
 	Loaded   int64            `json:"loaded"`
 	Repaired int64            `json:"repaired"`
 	Rejected int64            `json:"rejected"`
@@ -107,8 +102,7 @@ type exportFile struct {
 	path    string
 	f       *os.File
 	size    int64
-	hash    hash.Hash  // fed by the read (tee), unless aside is set
-	aside   *asideHash // the file's SHA-256 taken by HashAside
+	hash    hash.Hash64 // fed by the read (tee) when the export is hashed
 	counter *countingReader
 	scanner any // *Scanner[T] for the table's row type
 }
@@ -117,7 +111,7 @@ type exportFile struct {
 // the file (and the column) that is missing or unreadable.
 func Open(dir string) (*Export, error) { return open(dir, true) }
 
-// open opens the export, the files' SHA-256 taken as they are read when
+// open opens the export, the files' checksums taken as they are read when
 // hashed (not on a pass that only reads the parents: the main pass hashes
 // every file).
 func open(dir string, hashed bool) (*Export, error) {
@@ -155,7 +149,7 @@ func openFile(dir string, t Table, hashed bool) (*exportFile, error) {
 	ef := &exportFile{table: t, path: path, f: f, size: fi.Size()}
 	ef.counter = &countingReader{r: f}
 	if hashed {
-		ef.hash = sha256.New()
+		ef.hash = newChecksum()
 		ef.counter.r = io.TeeReader(f, ef.hash)
 	}
 	var sc any
@@ -342,11 +336,9 @@ func finishTable[T any](l *load, t Table, src *source[T]) error {
 	if err := src.sc.Err(); err != nil {
 		return fmt.Errorf("reading %s: %w", t.File(), err)
 	}
-	sum, err := ef.sum(l.ctx)
-	if err != nil {
-		return err
+	if ef.hash != nil {
+		st.XXH64 = checksumString(ef.hash)
 	}
-	st.SHA256 = sum
 	st.Seconds = time.Since(src.start).Seconds()
 	l.opts.Log.Info("file loaded", "file", t.File(), "read", st.Read, "loaded", st.Loaded,
 		"repaired", st.Repaired, "rejected", st.Rejected, "seconds", round2(st.Seconds))
