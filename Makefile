@@ -101,8 +101,8 @@ bench-memory: build ## the whole catalogue in the API's memory at 1M: prefill, R
 	@$(call with_db, scripts/bench-section.sh bench-memory scripts/bench-memory.sh)
 
 .PHONY: bench-build-ab
-bench-build-ab: build ## two elier-etl binaries' full and incremental builds side by side (BENCH_AB_OLD=path, BENCH_AB_NEW=bin/elier-etl)
-	@$(call with_db, scripts/bench-section.sh bench-build-ab scripts/bench-build-ab.sh)
+bench-build-ab: build ## two elier-etl binaries' full and incremental builds side by side (BENCH_AB_OLD=path, BENCH_AB_NEW=bin/elier-etl, BENCH_AB_SECTION=name)
+	@$(call with_db, scripts/bench-section.sh $${BENCH_AB_SECTION:-bench-build-ab} scripts/bench-build-ab.sh)
 
 .PHONY: bench
 bench: build ## every benchmark above but bench-build-ab (and bench-cart.sh when present), written to docs/BENCHMARKS.md

@@ -276,8 +276,10 @@ func etlKilled(t *testing.T, e *env) {
 	// Each point is recognised by the loader's log (parsing starts right
 	// after "loading") or by the statement its connections run. An
 	// incremental build compares documents while it COPYs the changed ones
-	// into its changes table; its swap transaction writes them into the
-	// lineage, then waits (held by a reader) at the view's replacement.
+	// into the lineage, as versions no view shows yet; its swap transaction
+	// ends the versions they replace, then waits (held by a reader) at the
+	// view's replacement: killed there, it leaves its versions committed in
+	// the lineage, for the next load to delete before its own swap.
 	// The short form leaves out the full build's points whose code an
 	// incremental build runs too (reading the files, the swap).
 	points := []struct {
@@ -290,7 +292,7 @@ func etlKilled(t *testing.T, e *env) {
 		{name: "full: indexes", query: `CREATE UNIQUE INDEX docs_%`, full: true},
 		{name: "full: swap", query: `%CREATE OR REPLACE VIEW elier.docs%`, full: true, block: true, long: true},
 		{name: "incremental: reading the files, comparing", log: `"msg":"loading and building documents"`},
-		{name: "incremental: COPY changes", query: `copy "elier_b%"."changes"%`},
+		{name: "incremental: COPY into the lineage", query: `copy "elier_b%"."docs"%`},
 		{name: "incremental: swap transaction", query: `%CREATE OR REPLACE VIEW elier.docs%`, block: true},
 	}
 	var lines []string

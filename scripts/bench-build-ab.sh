@@ -17,7 +17,9 @@
 #   BENCH_SEED (1)
 set -euo pipefail
 # (Or BENCH_AB_OLD and BENCH_AB_NEW, bin/elier-etl by default, for
-# `make bench-build-ab`, which writes the section of docs/BENCHMARKS.md.)
+# `make bench-build-ab`, which writes the section of docs/BENCHMARKS.md
+# named BENCH_AB_SECTION, bench-build-ab by default: one section per change
+# compared, so a later comparison does not erase an earlier one's figures.)
 if [ $# -eq 0 ] && [ -n "${BENCH_AB_OLD:-}" ]; then set -- "$BENCH_AB_OLD" "${BENCH_AB_NEW:-bin/elier-etl}"; fi
 [ $# -eq 2 ] || { echo "usage: $0 OLD_ETL NEW_ETL (or BENCH_AB_OLD=OLD_ETL)" >&2; exit 2; }
 cd "$(dirname "$0")/.."
@@ -62,9 +64,10 @@ load() {
   echo "$(elapsed "$t0" "$t1") $(q "$u" "SELECT pg_wal_lsn_diff('$lsn1', '$lsn0')::bigint")"
 }
 
-echo "## Stored documents: two builds side by side (\`scripts/bench-build-ab.sh\`)"
+section=${BENCH_AB_SECTION:-bench-build-ab}
+echo "## Two builds side by side: $section (\`scripts/bench-build-ab.sh\`)"
 echo
-provenance "BENCH_PRODUCTS=$products BENCH_ROUNDS=$rounds BENCH_CHANGE=$change BENCH_AB_OLD=$old BENCH_AB_NEW=$new make bench-build-ab" \
+provenance "BENCH_PRODUCTS=$products BENCH_ROUNDS=$rounds BENCH_CHANGE=$change BENCH_AB_OLD=$old BENCH_AB_NEW=$new${BENCH_AB_SECTION:+ BENCH_AB_SECTION=$BENCH_AB_SECTION} make bench-build-ab" \
   "generated export of $products products (BENCH_SEED=${BENCH_SEED:-1}), revision 0 and revision 1 ($change changed)"
 echo "- old: \`$old\` ($("$old" --version 2>/dev/null || echo "$old")), new: \`$new\`"
 echo

@@ -25,6 +25,19 @@ SELECT id, coalesce(docs_schema, schema_name), format FROM elier.builds WHERE st
 -- name: oldest_kept
 -- The oldest kept build whose documents are in docs schema $1.
 SELECT min(id) FROM elier.builds WHERE state IN ('live', 'previous') AND docs_schema = $1;
+-- name: writes_into
+-- An incremental build $1 about to write versions into lineage $2: recorded
+-- first, so that if it fails or is killed its versions are found.
+UPDATE elier.builds SET docs_schema = $2 WHERE id = $1;
+-- name: lineage_debris
+-- Failed builds that may have written versions into a lineage that still
+-- exists (a full build's docs_schema is its own schema).
+SELECT id, docs_schema FROM elier.builds
+WHERE state = 'failed' AND docs_schema IS NOT NULL AND docs_schema <> schema_name
+  AND to_regclass(quote_ident(docs_schema) || '.docs') IS NOT NULL
+ORDER BY id;
+-- name: lineage_debris_gone
+UPDATE elier.builds SET docs_schema = NULL WHERE id = $1;
 -- name: mark_stale_failed
 UPDATE elier.builds SET state = 'failed', finished_at = coalesce(finished_at, now()) WHERE state = 'building';
 -- name: new_build

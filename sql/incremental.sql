@@ -1,13 +1,12 @@
 -- An incremental build: the documents that differ from the live build's
--- are staged in the build's own schema {{schema}} (UNLOGGED: on a failure
--- they are rebuilt from the files), then applied to the lineage's docs
--- table {{docs_schema}}.docs inside the swap's transaction, so a load killed
--- at any point leaves the lineage as it was.
-
--- name: stage
--- The lineage's own tables' columns (since is this build's id).
-CREATE UNLOGGED TABLE {{schema}}.changes (LIKE {{docs_schema}}.docs INCLUDING COMPRESSION);
-CREATE UNLOGGED TABLE {{schema}}.changed_skus (LIKE {{docs_schema}}.stock);
+-- are written by the merge straight into the lineage's tables
+-- {{docs_schema}}.docs and .stock, as versions whose since is the build's
+-- id, which no view shows until the swap's (a view shows since <= its
+-- build, and build ids only grow). The swap's one transaction ends the
+-- versions they replace and points the views at the build. The versions of
+-- a build that fails or is killed are deleted (unwrite) by its run or by
+-- the next one before that writes any (pkg/build: dropDebris), so no later
+-- build's view can show them.
 
 -- name: retire_child_skus
 -- The previous build $1 is a child of the base (the base was rolled back
@@ -30,11 +29,13 @@ DELETE FROM {{docs_schema}}.ends WHERE until = $1;
 INSERT INTO {{docs_schema}}.ends (id, since, until)
 SELECT id, since, $1 FROM unnest($2::integer[], $3::bigint[]) AS v(id, since);
 
--- name: insert_skus
-INSERT INTO {{docs_schema}}.stock SELECT * FROM {{schema}}.changed_skus;
-
--- name: insert
-INSERT INTO {{docs_schema}}.docs SELECT * FROM {{schema}}.changes;
+-- name: unwrite_skus
+-- The versions build $1 wrote: its stock, then its documents. Scans (no
+-- index leads with since): only a failed build's run, the next run after a
+-- kill, and a start over on the staging path pay it.
+DELETE FROM {{docs_schema}}.stock WHERE since = $1;
+-- name: unwrite
+DELETE FROM {{docs_schema}}.docs WHERE since = $1;
 
 -- name: gc_skus
 -- Versions no kept build can see: ended at or before $1, the oldest build

@@ -271,6 +271,9 @@ func (r *run) prepare(ctx context.Context) error {
 	kind := KindFull
 	if r.inc {
 		r.docsSchema, kind = r.base.docsSchema, KindIncremental
+		if _, err := r.lock.conn.Exec(ctx, r.q["writes_into"], r.id, r.docsSchema); err != nil {
+			return fmt.Errorf("registering the build: %w", err)
+		}
 	}
 	r.sum = &Summary{BuildID: r.id, Schema: r.schema, Kind: kind}
 	if r.base != nil && servable(r.base.format) {
@@ -292,6 +295,9 @@ func (r *run) end() {
 		}
 		if _, err := r.lock.conn.Exec(cctx, r.q["fail_build"], r.id); err != nil {
 			r.log.Warn("marking the build failed", "err", err)
+		}
+		if err := unwriteFailed(cctx, r.lock.conn, r.q, r.log); err != nil {
+			r.log.Warn("deleting the failed build's versions", "err", err)
 		}
 		if _, err := r.lock.conn.Exec(cctx, r.q["debris_lists"]); err != nil {
 			r.log.Warn("dropping the failed build's list", "err", err)
@@ -488,11 +494,12 @@ func (r *run) swap(ctx context.Context) error {
 	return nil
 }
 
-// applyChanges writes an incremental build's versions into its lineage:
-// first, when the previous build is a child of the base (after a
-// rollback), its versions are retired; then the base's versions of every
-// changed or removed product end at this build (rows appended to ends),
-// and the new ones begin.
+// applyChanges makes an incremental build's versions current in its
+// lineage, where the merge wrote them (docJob.target): first, when the
+// previous build is a child of the base (after a rollback), its versions
+// are retired; then the base's versions of every changed or removed
+// product end at this build (rows appended to ends). The swap's view then
+// shows the new versions.
 func (r *run) applyChanges(ctx context.Context, tx txExec) error {
 	q := sql.Named("incremental.sql")
 	x := func(name string) string {
@@ -507,11 +514,6 @@ func (r *run) applyChanges(ctx context.Context, tx txExec) error {
 	}
 	if _, err := tx.Exec(ctx, x("supersede"), r.id, r.diff.endedIDs, r.diff.endedSince); err != nil {
 		return fmt.Errorf("ending replaced versions: %w", err)
-	}
-	for _, name := range []string{"insert", "insert_skus"} {
-		if _, err := tx.Exec(ctx, x(name)); err != nil {
-			return fmt.Errorf("writing new versions: %w", err)
-		}
 	}
 	return nil
 }

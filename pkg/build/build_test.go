@@ -369,6 +369,26 @@ func liveState(t *testing.T, pool *pgxpool.Pool) string {
 	return s
 }
 
+// failedVersions counts the versions (documents and stock rows) that
+// failed builds left in the kept lineages: none may stay once a failed run
+// ends or the next run starts, since a later build's view would show them.
+func failedVersions(t *testing.T, pool *pgxpool.Pool) int {
+	t.Helper()
+	n := 0
+	for _, s := range keptSchemas(t, pool) {
+		for _, table := range []string{"docs", "stock"} {
+			var k int
+			err := pool.QueryRow(context.Background(), `SELECT count(*) FROM `+ident(s)+`.`+table+`
+				WHERE since IN (SELECT id FROM elier.builds WHERE state = 'failed')`).Scan(&k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += k
+		}
+	}
+	return n
+}
+
 // buildSchemas lists the build schemas in the database.
 func buildSchemas(t *testing.T, pool *pgxpool.Pool) []string {
 	t.Helper()
@@ -467,6 +487,9 @@ func TestBadExportLeavesLiveBuild(t *testing.T) {
 			}
 			if s := buildSchemas(t, pool); len(s) != 1 {
 				t.Errorf("build schemas after a failed load: %v, want only the live one", s)
+			}
+			if n := failedVersions(t, pool); n != 0 {
+				t.Errorf("%d versions of the failed load left in the lineage", n)
 			}
 		})
 	}
@@ -795,15 +818,16 @@ func TestKilledLoad(t *testing.T) {
 
 	// Each point is recognised by the statement the loader is running, in
 	// a full build (--full) and in an incremental one. The swap's
-	// transaction is held open at its view replacement by a reader, with
-	// the incremental build's rows written but not committed.
+	// transaction is held open at its view replacement by a reader: the
+	// incremental build's versions are then committed in the lineage (the
+	// merge wrote them there), its ends not.
 	points := []struct {
 		full    bool
 		pattern string
 		hold    bool
 	}{
 		{true, "COPY %docs%", false}, {true, "%docs_pkey%", false},
-		{false, "reading", false}, {false, "COPY %changes%", false},
+		{false, "reading", false}, {false, "COPY %docs%", false},
 		{false, "%CREATE OR REPLACE VIEW elier.docs%", true},
 	}
 	for _, p := range points {
@@ -869,10 +893,27 @@ func TestKilledLoad(t *testing.T) {
 			}
 		})
 	}
-	// The next run clears the debris by itself and succeeds.
+	// The next run clears the debris by itself and succeeds: it serves
+	// what a full build of the same export in another database serves,
+	// none of the killed runs' versions.
 	mustRebuild(t, pool, next, func(o *Options) { o.MaxRejectRatio = 0.05 })
-	if after := liveState(t, pool); after == before {
+	after := liveState(t, pool)
+	if after == before {
 		t.Error("the rerun did not swap in the new build")
+	}
+	if n := failedVersions(t, pool); n != 0 {
+		t.Errorf("%d versions of killed loads left in the lineage", n)
+	}
+	other, err := openPool(pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	mustRebuild(t, other, next, func(o *Options) { o.MaxRejectRatio = 0.05 })
+	_, got, _ := strings.Cut(after, ":")
+	_, want, _ := strings.Cut(liveState(t, other), ":")
+	if got != want {
+		t.Errorf("after the killed loads, the rerun serves %s; a full build of the same export %s", got, want)
 	}
 	if s, want := buildSchemas(t, pool), keptSchemas(t, pool); !slices.Equal(s, want) {
 		t.Errorf("schemas after the rerun: %v, want only the live and previous builds' %v", s, want)

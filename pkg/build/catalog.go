@@ -216,6 +216,9 @@ func dropDebris(ctx context.Context, conn *pgxpool.Conn, q map[string]string, lo
 	if _, err := conn.Exec(ctx, q["mark_stale_failed"]); err != nil {
 		return fmt.Errorf("marking stale builds: %w", err)
 	}
+	if err := unwriteFailed(ctx, conn, q, log); err != nil {
+		return err
+	}
 	rows, err := conn.Query(ctx, q["debris"])
 	if err != nil {
 		return fmt.Errorf("listing stale builds: %w", err)
@@ -232,6 +235,34 @@ func dropDebris(ctx context.Context, conn *pgxpool.Conn, q map[string]string, lo
 	}
 	if _, err := conn.Exec(ctx, q["debris_lists"]); err != nil {
 		return fmt.Errorf("dropping old list orders: %w", err)
+	}
+	return nil
+}
+
+// unwriteFailed deletes the versions that failed incremental builds wrote
+// into their lineage (a failed run does it itself; a killed one leaves it
+// to the next run, which does it here before it writes any).
+func unwriteFailed(ctx context.Context, conn *pgxpool.Conn, q map[string]string, log *slog.Logger) error {
+	rows, err := conn.Query(ctx, q["lineage_debris"])
+	if err != nil {
+		return fmt.Errorf("listing failed builds' versions: %w", err)
+	}
+	type failed struct {
+		ID     int64
+		Schema string
+	}
+	builds, err := pgx.CollectRows(rows, pgx.RowToStructByPos[failed])
+	if err != nil {
+		return fmt.Errorf("listing failed builds' versions: %w", err)
+	}
+	for _, b := range builds {
+		log.Info("deleting a failed build's versions", "failed_build", b.ID, "docs_schema", b.Schema)
+		if err := unwrite(ctx, conn, b.Schema, b.ID); err != nil {
+			return err
+		}
+		if _, err := conn.Exec(ctx, q["lineage_debris_gone"], b.ID); err != nil {
+			return fmt.Errorf("recording build %d's versions deleted: %w", b.ID, err)
+		}
 	}
 	return nil
 }

@@ -74,7 +74,7 @@ var errOutOfOrder = errors.New("staging rows out of document order")
 // docJob is one build's document work.
 type docJob struct {
 	pool     *pgxpool.Pool
-	schema   string // the build's schema: staging tables in, docs or changes out
+	schema   string // the build's schema: staging tables in, a full build's docs out
 	products *loader.IDSet
 	grouped  bool // the loader saw every file grouped by product
 	ranges   int
@@ -82,7 +82,7 @@ type docJob struct {
 	log      *slog.Logger
 	// compare: hash-compare with the live build, base (its id and the
 	// schema of its lineage); incremental: write only what differs, into
-	// the changes table, which has the lineage's columns.
+	// the lineage, as new versions.
 	compare, incremental bool
 	base                 *baseBuild
 }
@@ -95,18 +95,24 @@ var (
 	stockColumns = []string{"since", "id", "product_id", "quantity"}
 )
 
-// skuTarget is the table the skus' stock goes to.
+// skuTarget is the table the skus' stock goes to: the build's own, or for
+// an incremental build its lineage's (see target).
 func (j *docJob) skuTarget() pgx.Identifier {
 	if j.incremental {
-		return pgx.Identifier{j.schema, "changed_skus"}
+		return pgx.Identifier{j.base.docsSchema, "stock"}
 	}
 	return pgx.Identifier{j.schema, "stock"}
 }
 
-// target is the table the documents go to.
+// target is the table the documents go to: a full build's own docs table,
+// or, for an incremental build, its lineage's, as new versions (since is
+// the build's id). No view shows them before the swap makes the build live
+// (every view reads since <= its build, and build ids only grow); the
+// versions of a build that fails are deleted by its run or, after a kill,
+// by the next one, before it writes any (dropDebris).
 func (j *docJob) target() pgx.Identifier {
 	if j.incremental {
-		return pgx.Identifier{j.schema, "changes"}
+		return pgx.Identifier{j.base.docsSchema, "docs"}
 	}
 	return pgx.Identifier{j.schema, "docs"}
 }
@@ -167,23 +173,40 @@ func tableNamed(name string) loader.Table {
 	return loader.Products // "base": no columns expanded
 }
 
-// create makes the job's target table: a full build's docs table, or an
-// incremental build's changes table.
+// create makes a full build's docs table (an incremental build writes into
+// its lineage's).
 func (j *docJob) create(ctx context.Context) error {
-	stmt := sql.Expand(sql.Must("docs.sql"), "schema", ident(j.schema))
 	if j.incremental {
-		stmt = sql.Expand(sql.Named("incremental.sql")["stage"], "schema", ident(j.schema), "docs_schema", ident(j.base.docsSchema))
+		return nil
 	}
-	if _, err := j.pool.Exec(ctx, stmt); err != nil {
+	if _, err := j.pool.Exec(ctx, sql.Expand(sql.Must("docs.sql"), "schema", ident(j.schema))); err != nil {
 		return fmt.Errorf("creating the documents table: %w", err)
 	}
 	return nil
 }
 
-// truncate empties the job's targets, for a start over on another path.
+// truncate empties the job's targets, for a start over on another path:
+// a full build's tables, or the versions an incremental build has written
+// into its lineage so far.
 func (j *docJob) truncate(ctx context.Context) error {
+	if j.incremental {
+		return unwrite(ctx, j.pool, j.base.docsSchema, j.since)
+	}
 	if _, err := j.pool.Exec(ctx, "TRUNCATE "+j.target().Sanitize()+", "+j.skuTarget().Sanitize()); err != nil {
 		return fmt.Errorf("truncating documents: %w", err)
+	}
+	return nil
+}
+
+// unwrite deletes the versions build id wrote into lineage docsSchema
+// (their stock first). It scans both tables, on the paths of a failure and
+// of a start over only.
+func unwrite(ctx context.Context, db txExec, docsSchema string, id int64) error {
+	q := sql.Named("incremental.sql")
+	for _, name := range []string{"unwrite_skus", "unwrite"} {
+		if _, err := db.Exec(ctx, sql.Expand(q[name], "docs_schema", ident(docsSchema)), id); err != nil {
+			return fmt.Errorf("deleting build %d's versions from %s: %w", id, docsSchema, err)
+		}
 	}
 	return nil
 }
@@ -550,7 +573,7 @@ func skipUnchanged(src *docSource, cmp *comparer) (bool, error) {
 }
 
 // copySkus COPYs the written products' skus' stock into the job's sku
-// table (a full build's skus, an incremental build's changed_skus).
+// table (a full build's own, an incremental build's lineage's).
 func copySkus(ctx context.Context, j *docJob, in <-chan [][]any) error {
 	conn, err := j.pool.Acquire(ctx)
 	if err != nil {
