@@ -8,9 +8,17 @@
 #      (Authorization bench-<n>), random in-stock skus: durable commits.
 #   3. POST /cart: bench/rate, open loop at BENCH_CART_RATE (2,000) req/s.
 #   4. GET /cart: wrk, closed loop, over the sessions step 2 filled.
-#   5. /styles again, while bench/rate writes carts at BENCH_CART_RATE req/s.
+#   5. /styles again, while bench/rate writes carts at BENCH_CART_RATE req/s,
+#      in BENCH_CART_ROUNDS (3) rounds, each its own /styles-alone run just
+#      before: the ratio of each round, the median round's in bold (this
+#      machine's speed drifts by a fifth within minutes, more than one
+#      alone-then-mixed pair can hide). Each round does the same on a
+#      second API started with --cart-group-wait BENCH_GROUP_WAIT (1ms),
+#      interleaved with the first: the API's own gathering of adds, off by
+#      default.
 #   6. Steps 2 and 3 again with commit_delay = BENCH_COMMIT_DELAY µs
 #      (group commit), reset afterwards.
+#   7. Step 3 on the second API (--cart-group-wait).
 #
 # Each POST step also reports what limited it: the CPU the API and
 # PostgreSQL used per request and in all (of the machine's cores), and
@@ -20,7 +28,8 @@
 # server's process tree for CPU): `make bench-cart` gives the private one.
 #
 #   BENCH_CART_PRODUCTS (default 100000), BENCH_DURATION (default 10s),
-#   BENCH_CART_RATE (2000), BENCH_COMMIT_DELAY (1000), BENCH_CART_ADDR
+#   BENCH_CART_RATE (2000), BENCH_COMMIT_DELAY (1000), BENCH_GROUP_WAIT
+#   (1ms), BENCH_CART_ROUNDS (3), BENCH_CART_ADDR (the second API: its port + 1)
 #   (127.0.0.1:3310), BENCH_CONNS (64), BENCH_SESSIONS (100000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +38,8 @@ n=${BENCH_CART_PRODUCTS:-100000}
 dur=${BENCH_DURATION:-10s}
 rate=${BENCH_CART_RATE:-2000}
 delay=${BENCH_COMMIT_DELAY:-1000}
+gwait=${BENCH_GROUP_WAIT:-1ms}
+rounds=${BENCH_CART_ROUNDS:-3}
 api=${BENCH_CART_ADDR:-127.0.0.1:3310}
 conns=${BENCH_CONNS:-64}
 sessions=${BENCH_SESSIONS:-100000}
@@ -62,8 +73,14 @@ trap cleanup EXIT
 
 bin/elier-api --addr "$api" --database-url "$url" 2>.bench/api-cart.log & apipid=$!
 pids+=($apipid)
-for _ in $(seq 200); do curl -fs "http://$api/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -fs "http://$api/readyz" >/dev/null || { echo "bench-cart: elier-api is not ready: $(tail -1 .bench/api-cart.log)" >&2; exit 1; }
+# The second API, gathering adds (steps 5 and 7); idle otherwise.
+api2=${api%:*}:$((${api##*:} + 1))
+bin/elier-api --addr "$api2" --database-url "$url" --cart-group-wait "$gwait" 2>.bench/api-cart2.log & api2pid=$!
+pids+=($api2pid)
+for a in "$api" "$api2"; do
+  for _ in $(seq 200); do curl -fs "http://$a/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  curl -fs "http://$a/readyz" >/dev/null || { echo "bench-cart: elier-api at $a is not ready" >&2; exit 1; }
+done
 
 # The server's process tree, for its CPU time.
 datadir=$(psql -qXAt "$DATABASE_URL" -c "SHOW data_directory")
@@ -160,19 +177,41 @@ r0=$(reads)
 read -r line < <(measured run_wrk "http://$api" bench/wrk/cart.lua CART=get SESSIONS="$sessions")
 row "GET /cart (wrk, closed loop; $(per_commit "$r0" "$(reads)") reads per statement)" "${line% *} –" # reads flush nothing
 
-# The catalogue while carts are written at $rate req/s.
-g0=$(group)
-run_rate_post >.bench/cart-bg.txt &
-bg=$!
-sleep 0.5
-read -r mixed_rps mp50 mp99 merr < <(run_wrk "http://$api" bench/wrk/ids.lua ROUTE=styles N="$n")
-wait "$bg"
-bgroup=$(per_commit "$g0" "$(group)")
-read -r bach bp50 bp99 _ berr _ <.bench/cart-bg.txt
-ratio=$(awk -v a="$mixed_rps" -v b="$base_rps" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
-# The ratio means what the target means only if the writes kept up.
-behind=$(awk -v a="$bach" -v r="$rate" 'BEGIN {if (a < 0.95 * r) print "; the writes fell behind their rate, so this ratio overstates the target"}')
-echo "| GET /products/:id/styles while POST /cart runs at $rate req/s (those: achieved $bach, p50 $bp50 ms, p99 $bp99 ms, errors $berr, $bgroup adds per commit$behind) | $mixed_rps (**${ratio}×** alone) | $mp50 | $mp99 | $merr | | | | |"
+# mixed: "alone_rps mixed_rps p50 p99 errors achieved post_p50 post_p99
+# post_errors adds_per_commit" of one round on $api: /styles alone, then
+# /styles while carts are written at $rate req/s.
+mixed() {
+  local g0 bg alone mixed_rps mp50 mp99 merr bach bp50 bp99 berr
+  read -r alone _ < <(run_wrk "http://$api" bench/wrk/ids.lua ROUTE=styles N="$n")
+  g0=$(group)
+  run_rate_post >.bench/cart-bg.txt &
+  bg=$!
+  sleep 0.5
+  read -r mixed_rps mp50 mp99 merr < <(run_wrk "http://$api" bench/wrk/ids.lua ROUTE=styles N="$n")
+  wait "$bg"
+  read -r bach bp50 bp99 _ berr _ <.bench/cart-bg.txt
+  echo "$alone $mixed_rps $mp50 $mp99 $merr $bach $bp50 $bp99 $berr $(per_commit "$g0" "$(group)")"
+}
+# mixed_row LABEL FILE: the median round of FILE's rounds (lines of mixed).
+mixed_row() {
+  local all med alone mixed_rps mp50 mp99 merr bach bp50 bp99 berr bgroup ratio behind
+  all=$(awk '{printf "%s%.2f", (NR > 1 ? ", " : ""), $2 / $1}' "$2")
+  med=$(awk '{print $2 / $1, NR}' "$2" | sort -g | awk '{l[NR] = $2} END {print l[int((NR + 1) / 2)]}')
+  read -r alone mixed_rps mp50 mp99 merr bach bp50 bp99 berr bgroup < <(sed -n "${med}p" "$2")
+  ratio=$(awk -v a="$mixed_rps" -v b="$alone" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
+  # The ratio means what the target means only if the writes kept up.
+  behind=$(awk -v a="$bach" -v r="$rate" 'BEGIN {if (a < 0.95 * r) print "; the writes fell behind their rate, so this ratio overstates the target"}')
+  echo "| GET /products/:id/styles while POST /cart runs at $rate req/s$1, median of $rounds rounds (its alone run: $alone req/s; every round's ratio: $all; the median round's POSTs: achieved $bach, p50 $bp50 ms, p99 $bp99 ms, errors $berr, $bgroup adds per commit$behind) | $mixed_rps (**${ratio}×** alone) | $mp50 | $mp99 | $merr | | | | |"
+}
+: >.bench/cart-mixed.txt
+: >.bench/cart-mixed2.txt
+run_wrk "http://$api2" bench/wrk/ids.lua ROUTE=styles N="$n" >/dev/null # warm the second API's cache
+for _ in $(seq "$rounds"); do
+  mixed >>.bench/cart-mixed.txt
+  api=$api2 mixed >>.bench/cart-mixed2.txt
+done
+mixed_row "" .bench/cart-mixed.txt
+mixed_row ", --cart-group-wait $gwait" .bench/cart-mixed2.txt
 
 # Group commit: commit_delay makes a committing backend wait (when
 # commit_siblings others are in a transaction) so that one WAL flush
@@ -186,6 +225,14 @@ g0=$(group)
 read -r ach p50 p99 p999 err sent a pg cpu cps < <(measured run_rate_post)
 echo "| POST /cart at $rate req/s, commit_delay = $delay µs (open loop; achieved $ach, p99.9 $p999 ms; $(per_commit "$g0" "$(group)") adds per commit) | $ach | $p50 | $p99 | $err | $a | $pg | $cpu% | $cps |"
 psql -qX "$DATABASE_URL" -c "ALTER SYSTEM RESET commit_delay" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+
+# The API's own gathering on (--cart-group-wait: under load a group waits
+# for more adds).
+api=$api2 apipid=$api2pid
+g0=$(group)
+read -r ach p50 p99 p999 err sent a pg cpu cps < <(measured run_rate_post)
+echo "| POST /cart at $rate req/s, --cart-group-wait $gwait (open loop; achieved $ach, p99.9 $p999 ms; $(per_commit "$g0" "$(group)") adds per commit) | $ach | $p50 | $p99 | $err | $a | $pg | $cpu% | $cps |"
 echo
 echo "Carts afterwards: $(psql -qXAt "$url" -c "SELECT count(*) || ' sessions, ' || (SELECT coalesce(sum(count), 0) FROM elier_cart.items) || ' units' FROM elier_cart.carts"). CPU used is the API's and PostgreSQL's (not wrk's) over the run, as a share of all $(nproc) cores; a commit-bound run shows low CPU and few commits per flush, a CPU-bound one the reverse."
 echo

@@ -2,21 +2,29 @@
 -- elier.skus are named here: the cart never reads a build schema directly.
 
 -- name: lock
--- Takes the session's cart row lock for the rest of the transaction
--- (ON CONFLICT DO UPDATE locks the row even when its WHERE is false), and
--- records activity at most once per $2 seconds: an add usually costs one
--- row write, not two.
-INSERT INTO elier_cart.carts AS c (session) VALUES ($1)
-ON CONFLICT (session) DO UPDATE SET touched_at = now()
-WHERE c.touched_at < now() - make_interval(secs => $2::float8);
+-- Takes the locks of a group's sessions ($1, $2: each session's key, the
+-- first 8 bytes of its sha256 as two int4, in the group's order) for the
+-- rest of the transaction: one session's adds run one at a time (the
+-- 100-sku limit is then exact), across groups and API instances. An
+-- advisory lock writes nothing: no tuple, no WAL, unlike a row lock on the
+-- cart's row. Sessions sharing a key (one chance in 2^64) only wait on
+-- each other. The two-int4 form keeps these keys apart from the loader's
+-- bigint keys. Taken in ascending key order by every group (the caller
+-- sorts), so groups never deadlock.
+SELECT count(pg_advisory_xact_lock(k.hi, k.lo))
+FROM unnest($1::int4[], $2::int4[]) AS k(hi, lo);
 
 -- name: add
 -- One unit of sku $2 into session $1's cart, in one statement, under the
 -- stock check: count = count + 1 only while count < the live quantity, a
--- new sku only while the cart holds fewer than $3 skus. Run after lock, in
--- the same transaction: this statement's snapshot then sees every earlier
--- add of the session. Answers the new count (NULL: nothing added), the
--- live quantity (NULL: no such sku) and the cart's distinct skus before.
+-- new sku only while the cart holds fewer than $3 skus. Run under the
+-- session's lock, in the same transaction: this statement's snapshot then
+-- sees every earlier add of the session. The cart's row is made by its
+-- first add that lands (a client sending made-up sessions and skus writes
+-- nothing that stays), and its touched_at is rewritten at most once per $4
+-- seconds: an add usually writes one row. Answers the new count (NULL:
+-- nothing added), the live quantity (NULL: no such sku) and the cart's
+-- distinct skus before.
 WITH stock AS (
     SELECT quantity FROM elier.skus WHERE id = $2
 ), cart AS (
@@ -29,11 +37,12 @@ WITH stock AS (
     ON CONFLICT (session, sku_id) DO UPDATE SET count = i.count + 1
     WHERE i.count < (SELECT quantity FROM stock)
     RETURNING i.count
-), forgotten AS (
-    -- A session whose first add failed leaves no row behind: a client
-    -- sending made-up sessions and skus writes nothing that stays.
-    DELETE FROM elier_cart.carts
-    WHERE session = $1 AND NOT EXISTS (SELECT 1 FROM added) AND (SELECT skus FROM cart) = 0
+), made AS (
+    INSERT INTO elier_cart.carts (session) SELECT $1 FROM added
+    ON CONFLICT (session) DO NOTHING
+), touched AS (
+    UPDATE elier_cart.carts SET touched_at = now()
+    WHERE session = $1 AND touched_at < now() - make_interval(secs => $4::float8)
 )
 SELECT (SELECT count FROM added), (SELECT quantity FROM stock), (SELECT skus FROM cart);
 
@@ -46,18 +55,27 @@ ORDER BY session, seq;
 
 -- name: expire
 -- One bounded batch of idle carts: those untouched for $1 seconds, oldest
--- first, at most $2. SKIP LOCKED: a cart being added to right now is not
--- idle, and several APIs may sweep at once without waiting on each other.
+-- first, at most $2. A cart whose session lock an add holds right now
+-- (lock, above; the same key) is not idle and is skipped, never waited
+-- for: the add then never finds its cart half-deleted, and an add arriving
+-- during the sweep waits for it and starts a fresh cart. SKIP LOCKED:
+-- several APIs may sweep at once without waiting on each other.
 WITH old AS (
     SELECT session FROM elier_cart.carts
     WHERE touched_at < now() - make_interval(secs => $1::float8)
     ORDER BY touched_at
     LIMIT $2
     FOR UPDATE SKIP LOCKED
+), free AS MATERIALIZED (
+    -- Once per candidate, here: both deletes read this list.
+    SELECT session FROM old
+    WHERE pg_try_advisory_xact_lock(
+        ('x' || encode(substring(session FROM 1 FOR 4), 'hex'))::bit(32)::int4,
+        ('x' || encode(substring(session FROM 5 FOR 4), 'hex'))::bit(32)::int4)
 ), items AS (
-    DELETE FROM elier_cart.items i USING old WHERE i.session = old.session
+    DELETE FROM elier_cart.items i USING free WHERE i.session = free.session
 )
-DELETE FROM elier_cart.carts c USING old WHERE c.session = old.session;
+DELETE FROM elier_cart.carts c USING free WHERE c.session = free.session;
 
 -- name: ready
 -- Whether the migration ran (the API does no DDL).

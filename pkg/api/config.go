@@ -31,6 +31,7 @@ type Config struct {
 
 	CartIdle       time.Duration  // a cart untouched this long is deleted
 	CartSweep      time.Duration  // how often idle carts are looked for
+	CartGroupWait  time.Duration  // under load, how long an add waits for others to commit with
 	CartMaxConns   int            // the cart pool's size
 	TrustedProxies []netip.Prefix // whose X-Forwarded-Proto is believed (the session cookie's Secure)
 
@@ -144,6 +145,9 @@ func (c Config) check() (Config, error) {
 	if c.CartMaxConns <= 0 {
 		c.CartMaxConns = d.CartMaxConns
 	}
+	if c.CartGroupWait < 0 { // 0 is a setting here: no gathering
+		return c, fmt.Errorf("--cart-group-wait must not be negative (got %v)", c.CartGroupWait)
+	}
 	if c.PrimaryURL == "" {
 		c.PrimaryURL = c.DatabaseURL
 	}
@@ -204,6 +208,7 @@ func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.StringVar(&c.PrimaryURL, "primary-url", "", "PostgreSQL `URL` of the primary, for the cart (default $ELIER_PRIMARY_URL, else the database URL)")
 	fs.DurationVar(&c.CartIdle, "cart-idle", c.CartIdle, "carts untouched this long are deleted")
 	fs.DurationVar(&c.CartSweep, "cart-sweep", c.CartSweep, "how often idle carts are looked for and deleted, in bounded batches")
+	fs.DurationVar(&c.CartGroupWait, "cart-group-wait", c.CartGroupWait, "under load, how long an add waits for others to share its commit (less CPU per add, more latency; 0: none)")
 	fs.IntVar(&c.CartMaxConns, "cart-max-conns", c.CartMaxConns, "the cart's database pool size (on the primary)")
 	fs.StringVar(&trusted, "trusted-proxies", trusted, "comma-separated `CIDRs` whose X-Forwarded-Proto is believed (empty: none)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time given to in-flight requests on SIGTERM/SIGINT")

@@ -130,7 +130,7 @@ func Run(ctx context.Context, cfg Config) error {
 		openapi:      []byte(openapi.JSON()),
 		pollNow:      make(chan struct{}, 1),
 
-		cart:           cart.NewStore(cartPool, cfg.CartIdle),
+		cart:           cart.NewStore(cartPool, cfg.CartIdle, cfg.CartGroupWait),
 		cartPool:       cartPool,
 		cartIdle:       cfg.CartIdle,
 		trustedProxies: cfg.TrustedProxies,

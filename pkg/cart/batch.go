@@ -14,13 +14,25 @@ import (
 // request did; under load the requests that arrive while a batch runs make
 // the next one, so the cost per request falls as the rate rises. The
 // cart's adds (group commit) and its reads both go through one.
+//
+// With gather set, a runner that has just run a batch and finds fewer than
+// max jobs queued waits until the oldest of them has waited gather (or
+// the queue fills) before taking them: under a steady stream a batch then
+// holds about gather × rate jobs instead of the few that arrived during
+// one round trip, and the cost per batch (a commit, its WAL flush, its
+// wakeups) is shared by that many. A job that finds the batcher idle is
+// still taken at once: gather costs latency only under load, and at most
+// gather.
 type batcher[J job] struct {
 	max, runners int
+	gather       time.Duration
 	do           func([]J) // runs a batch; run then signals each of its jobs done
 
 	mu      sync.Mutex
 	queue   []J
-	running int // runner goroutines taking batches from queue
+	running int           // runner goroutines taking batches from queue
+	waiting int           // runners gathering: submit wakes them when the queue fills
+	full    chan struct{} // made by the first runner that gathers
 }
 
 // job is one queued request: its caller's deadline, and whether a batch has
@@ -30,6 +42,7 @@ type job interface{ queued() *pending }
 // pending is the part of a job that the batcher owns.
 type pending struct {
 	deadline time.Time // the caller's, zero for none
+	since    time.Time // when it was queued (set only when the batcher gathers)
 	state    atomic.Int32
 	done     chan struct{} // buffered: a runner never waits for a caller that gave up
 }
@@ -52,11 +65,20 @@ func (b *batcher[J]) submit(ctx context.Context, j J) error {
 	p := j.queued()
 	p.done = make(chan struct{}, 1)
 	p.deadline, _ = ctx.Deadline()
+	if b.gather > 0 {
+		p.since = time.Now()
+	}
 	b.mu.Lock()
 	b.queue = append(b.queue, j)
 	start := b.running < b.runners
 	if start {
 		b.running++
+	}
+	if b.waiting > 0 && len(b.queue) >= b.max {
+		select {
+		case b.full <- struct{}{}:
+		default: // already signalled
+		}
 	}
 	b.mu.Unlock()
 	if start {
@@ -74,12 +96,19 @@ func (b *batcher[J]) submit(ctx context.Context, j J) error {
 // run takes batches until the queue is empty.
 func (b *batcher[J]) run() {
 	var taken, live []J
-	for {
+	var timer *time.Timer
+	for ran := false; ; ran = true {
 		b.mu.Lock()
+		if ran && b.gather > 0 && len(b.queue) > 0 && len(b.queue) < b.max {
+			timer = b.gatherMore(timer)
+		}
 		n := min(len(b.queue), b.max)
 		if n == 0 {
 			b.running--
 			b.mu.Unlock()
+			if timer != nil {
+				timer.Stop()
+			}
 			return
 		}
 		taken = append(taken[:0], b.queue[:n]...)
@@ -112,6 +141,38 @@ func (b *batcher[J]) run() {
 			clear(live)
 		}
 	}
+}
+
+// gatherMore waits, with b.mu held on entry and on return, until the
+// oldest queued job has waited b.gather or the queue holds b.max jobs. It
+// returns the timer it waited on, for the next call.
+func (b *batcher[J]) gatherMore(timer *time.Timer) *time.Timer {
+	wait := time.Until(b.queue[0].queued().since.Add(b.gather))
+	if wait <= 0 {
+		return timer
+	}
+	if b.full == nil {
+		b.full = make(chan struct{}, 1)
+	}
+	if timer == nil {
+		timer = time.NewTimer(wait)
+	} else {
+		timer.Reset(wait)
+	}
+	b.waiting++
+	b.mu.Unlock()
+	select {
+	case <-timer.C:
+	case <-b.full:
+		timer.Stop()
+	}
+	b.mu.Lock()
+	b.waiting--
+	select {
+	case <-b.full: // a signal for a wait that has ended
+	default:
+	}
+	return timer
 }
 
 // latest is the latest deadline of jobs; false when one has none.

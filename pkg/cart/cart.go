@@ -92,10 +92,12 @@ type Store struct {
 }
 
 // NewStore returns a Store over pool, whose carts expire after idle
-// (Expire). Configure the pool with ConfigurePool first.
-func NewStore(pool *pgxpool.Pool, idle time.Duration) *Store {
+// (Expire). Under load an add waits up to groupWait for others to commit
+// with (batch.go's gather; 0: a group is whatever queued while the
+// previous one committed). Configure the pool with ConfigurePool first.
+func NewStore(pool *pgxpool.Pool, idle, groupWait time.Duration) *Store {
 	s := &Store{pool: pool, touchEvery: min(idle/100, time.Hour)}
-	s.adds = batcher[*add]{max: maxGroup, runners: 1, do: s.commit}
+	s.adds = batcher[*add]{max: maxGroup, runners: 1, gather: groupWait, do: s.commit}
 	s.reads = batcher[*read]{max: maxReadBatch, runners: readRunners, do: s.readCarts}
 	return s
 }
@@ -142,10 +144,10 @@ func (s *Store) Ready(ctx context.Context) error {
 //
 // Concurrent adds commit together (group commit, group.go): one
 // transaction, one round trip and one WAL flush for all the adds waiting
-// while the previous group committed. Each add is still its own pair of
-// statements: the session's cart row is locked, then one upsert adds the
-// unit under the stock check. The lock serializes one session's adds, so
-// the distinct-sku limit holds under concurrency; the upsert's ON CONFLICT
+// while the previous group committed. Each add is still its own statement,
+// under its session's lock: one upsert adds the unit under the stock
+// check. The lock serializes one session's adds, so the distinct-sku limit
+// holds under concurrency; the upsert's ON CONFLICT
 // re-checks count < quantity against the row's latest version, so
 // concurrent adds of one sku never overshoot the stock.
 func (s *Store) Add(ctx context.Context, session Session, sku int32) (int32, error) {

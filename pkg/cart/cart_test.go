@@ -2,6 +2,7 @@ package cart_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -126,7 +127,7 @@ func TestAddAndList(t *testing.T) {
 	t.Parallel()
 	url := newDB(t)
 	setStock(t, newPool(t, url, false), 1, map[int32]int32{1: 2, 2: 5, 3: 0, 7: 1})
-	s := cart.NewStore(newPool(t, url, true), time.Hour)
+	s := cart.NewStore(newPool(t, url, true), time.Hour, 0)
 	ctx := context.Background()
 	a, b := cart.SessionOf("authorization", []byte("Bearer a")), cart.SessionOf("cookie", []byte("Bearer a"))
 	if a == b {
@@ -184,7 +185,7 @@ func TestCartFull(t *testing.T) {
 	t.Parallel()
 	url := newDB(t)
 	setStock(t, newPool(t, url, false), 1, uniformStock(cart.MaxSkus+50, 3))
-	s := cart.NewStore(newPool(t, url, true), time.Hour)
+	s := cart.NewStore(newPool(t, url, true), time.Hour, 0)
 	session := cart.SessionOf("authorization", []byte("full"))
 	var wg sync.WaitGroup
 	errs := make([]error, cart.MaxSkus+50)
@@ -246,7 +247,7 @@ func TestReadOnlyIsUnavailable(t *testing.T) {
 	url := newDB(t)
 	ctx := context.Background()
 	alterDatabase(t, url, "default_transaction_read_only = on")
-	s := cart.NewStore(newPool(t, url, true), time.Hour)
+	s := cart.NewStore(newPool(t, url, true), time.Hour, 0)
 	session := cart.SessionOf("cookie", []byte("x"))
 	if _, err := s.Add(ctx, session, 1); !errors.Is(err, cart.ErrUnavailable) {
 		t.Errorf("add on a read-only server: %v", err)
@@ -259,7 +260,7 @@ func TestReadOnlyIsUnavailable(t *testing.T) {
 func TestNotMigrated(t *testing.T) {
 	t.Parallel()
 	url := pgtest.NewDatabase(t)
-	s := cart.NewStore(newPool(t, url, true), time.Hour)
+	s := cart.NewStore(newPool(t, url, true), time.Hour, 0)
 	ctx := context.Background()
 	if err := s.Ready(ctx); !errors.Is(err, cart.ErrNotMigrated) {
 		t.Errorf("Ready: %v", err)
@@ -278,7 +279,7 @@ func TestExpire(t *testing.T) {
 	url := newDB(t)
 	setStock(t, newPool(t, url, false), 1, map[int32]int32{1: 10, 2: 10})
 	pool := newPool(t, url, true)
-	s := cart.NewStore(pool, time.Hour)
+	s := cart.NewStore(pool, time.Hour, 0)
 	ctx := context.Background()
 	var old []cart.Session
 	for i := range 5 {
@@ -328,6 +329,49 @@ func TestExpire(t *testing.T) {
 	}
 }
 
+// TestExpireSkipsLockedSession: the sweep does not touch an idle cart whose
+// session lock an add holds (the lock's key, per sql/cart_queries.sql: the
+// first 8 bytes of the session as two int4s, computed here on its own),
+// and it does not wait for it either; once the lock is gone, the cart goes.
+func TestExpireSkipsLockedSession(t *testing.T) {
+	t.Parallel()
+	url := newDB(t)
+	setStock(t, newPool(t, url, false), 1, map[int32]int32{1: 10})
+	pool := newPool(t, url, true)
+	s := cart.NewStore(pool, time.Hour, 0)
+	ctx := context.Background()
+	sess := cart.SessionOf("cookie", []byte("idle"))
+	if _, err := s.Add(ctx, sess, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, "UPDATE elier_cart.carts SET touched_at = touched_at - interval '2 hours'"); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	hi, lo := int32(binary.BigEndian.Uint32(sess[0:4])), int32(binary.BigEndian.Uint32(sess[4:8]))
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1::int4, $2::int4)", hi, lo); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if n, err := s.Expire(short, time.Hour, 10); err != nil || n != 0 {
+		t.Fatalf("expire with the session locked: %d, %v; want 0 carts, no wait", n, err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Expire(ctx, time.Hour, 10); err != nil || n != 1 {
+		t.Fatalf("expire after the lock: %d, %v; want 1", n, err)
+	}
+	if got := list(t, s, sess); len(got) != 0 {
+		t.Errorf("the idle cart survived: %v", got)
+	}
+}
+
 // TestCartSurvivesRebuildAndRollback runs the real loader: a rebuild in
 // which a sku disappears and a rollback leave the cart as it was, the
 // vanished sku listed; the stock check follows the live build.
@@ -345,7 +389,7 @@ func TestCartSurvivesRebuildAndRollback(t *testing.T) {
 	}
 	rebuild(fixtureDir)
 
-	s := cart.NewStore(newPool(t, url, true), time.Hour)
+	s := cart.NewStore(newPool(t, url, true), time.Hour, 0)
 	ctx := context.Background()
 	session := cart.SessionOf("authorization", []byte("shopper"))
 	for _, sku := range []int32{4, 1, 4} {
@@ -393,7 +437,8 @@ func TestCartSurvivesRebuildAndRollback(t *testing.T) {
 	}
 }
 
-// TestGroupCommit: concurrent adds of many sessions commit in groups, and
+// TestGroupCommit: concurrent adds of many sessions commit in groups (here
+// gathered for up to 1 ms, as --cart-group-wait 1ms does), and
 // an add the server refuses (here a sku whose stock row raises an error)
 // fails alone: the other adds of its group are committed all the same.
 func TestGroupCommit(t *testing.T) {
@@ -408,7 +453,7 @@ func TestGroupCommit(t *testing.T) {
 		SELECT id, CASE WHEN id = 13 THEN quantity / 0 ELSE quantity END AS quantity FROM elier_tx.skus`); err != nil {
 		t.Fatal(err)
 	}
-	s := cart.NewStore(newPool(t, url, true), time.Hour)
+	s := cart.NewStore(newPool(t, url, true), time.Hour, time.Millisecond)
 	const sessions, adds = 25, 100 // every (session, sku) pair once
 	session := func(i int) cart.Session { return cart.SessionOf("cookie", []byte{byte(i % sessions)}) }
 	var wg sync.WaitGroup
@@ -463,7 +508,7 @@ func TestBatchedReads(t *testing.T) {
 	t.Parallel()
 	url := newDB(t)
 	setStock(t, newPool(t, url, false), 1, uniformStock(40, 10))
-	s := cart.NewStore(newPool(t, url, true), time.Hour)
+	s := cart.NewStore(newPool(t, url, true), time.Hour, 0)
 	ctx := context.Background()
 	const sessions = 30
 	session := func(i int) cart.Session { return cart.SessionOf("authorization", []byte{'r', byte(i)}) }
