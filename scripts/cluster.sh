@@ -65,6 +65,7 @@ members=$host:$PG1_PORT,$host:$PG2_PORT
 # The leader, whichever member it is: libpq and pgx try the hosts in turn
 # and keep the one that accepts writes.
 primary_url="postgres://$PG_USER@$members/$PG_DB?sslmode=disable&target_session_attrs=read-write"
+admin_url="postgres://$PG_USER@$members/postgres?sslmode=disable&target_session_attrs=read-write"
 loader_url="postgres://$PG_OWNER_USER@$members/$PG_DB?sslmode=disable&target_session_attrs=read-write"
 # The catalogue: a standby while one is up, the leader otherwise (pgx v5
 # implements libpq's target_session_attrs=prefer-standby).
@@ -529,9 +530,8 @@ etl_load() { # DIR [flags]: load an export into the leader
 # ensure_database creates the catalogue's database on the leader (Patroni's
 # bootstrap makes the cluster; the database is ours).
 ensure_database() {
-  local admin="postgres://$PG_USER@$members/postgres?sslmode=disable&target_session_attrs=read-write"
-  [ "$(psql_url "$admin" "SELECT count(*) FROM pg_database WHERE datname = '$PG_DB'")" = 1 ] \
-    || psql_url "$admin" "CREATE DATABASE $PG_DB" >/dev/null
+  [ "$(psql_url "$admin_url" "SELECT count(*) FROM pg_database WHERE datname = '$PG_DB'")" = 1 ] \
+    || psql_url "$admin_url" "CREATE DATABASE $PG_DB" >/dev/null
   # the loader prewarms a new build with pg_prewarm, which only a superuser
   # can install (the loader's role cannot)
   psql_at "CREATE EXTENSION IF NOT EXISTS pg_prewarm" >/dev/null
@@ -934,7 +934,12 @@ scenario_s() {
 # the leader cannot renew its lock and demotes itself (no writes until etcd
 # is back); with it, the leader keeps its role while it reaches every
 # member's REST API.
-writable() { PGCONNECT_TIMEOUT=1 psql_at "SELECT 1" >/dev/null 2>&1; } # a leader accepts connections
+# writable: a server accepts writes (target_session_attrs=read-write), asked
+# in the postgres database, which a fresh cluster has before ensure_database
+# makes the catalogue's
+writable() {
+  PGCONNECT_TIMEOUT=1 psql_url "$admin_url" "SELECT 1" >/dev/null 2>&1
+}
 
 # leader_sampler FILE: until FILE.stop exists, every 0.2 s, whether a server
 # accepts writes; then "GONE BACK" (Unix times, - for never) into FILE.
