@@ -10,7 +10,8 @@
 #   - p50/p99 of one route in the 10 s after each of BENCH_SWAPS incremental
 #     swaps (revision 1 and 0 alternately, 1% changed; the page cache is
 #     dropped before each load), routes taken in turn: wrk starts as soon as
-#     the API has adopted the new build.
+#     the API has adopted the new build;
+#   - the dropped-page-cache rows again, on the API restarted with --mlock.
 # Needs root for drop_caches (skipped, and said so, without it).
 #
 #   BENCH_PRODUCTS (1000011), BENCH_DURATION (10s), BENCH_SWAPS (4),
@@ -117,3 +118,26 @@ for s in $(seq "$swaps"); do
 done
 echo
 echo "elier-api peak RSS over the run: $(hwm) MiB."
+
+# The same API with --mlock (its pages locked in RAM as it touches them):
+# the page cache dropped again once its cache is warm.
+kill "$apipid"
+wait "$apipid" 2>/dev/null || true
+bin/elier-api --addr "$api" --database-url "$url" --mlock 2>"$log" & apipid=$!
+wait_http "$api" /readyz
+wait_prefilled "$log" || { echo "bench-memory: no prefill after 300 s (--mlock)" >&2; tail -5 "$log" >&2; exit 1; }
+for r in "${routes[@]}"; do run "$r" >/dev/null; done # warm, as the rows above were
+echo
+echo "The same API restarted with \`--mlock\`, prefilled, every route run once to warm it, then the page cache dropped:"
+echo
+echo "| route | page cache | req/s | p50 ms | p99 ms | errors | cache misses during the run |"
+echo "|---|---|---|---|---|---|---|"
+state=$(drop)
+for r in "${routes[@]}"; do
+  m0=$(metric elier_cache_misses_total)
+  read -r rps p50 p99 err < <(run "$r")
+  m1=$(metric elier_cache_misses_total)
+  echo "| $r | $state, \`--mlock\` | $rps | $p50 | $p99 | $err | $((m1 - m0)) |"
+done
+echo
+echo "elier-api with \`--mlock\`: RSS $(rss) MiB, peak $(hwm) MiB, locked $(awk '/VmLck/ {print int($2/1024)}' "/proc/$apipid/status") MiB of address space (pages are locked as they are touched: MCL_ONFAULT)."

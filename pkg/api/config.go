@@ -37,6 +37,7 @@ type Config struct {
 
 	CacheMB     int           // response cache bound in MiB; 0 disables it
 	Prefill     bool          // fill the cache with the live build's documents in the background
+	Mlock       bool          // keep the process's memory (code, cache) in RAM: mlockall
 	NegativeTTL time.Duration // how long a 404 stays cached within a build
 	MaxAge      int           // Cache-Control max-age, seconds
 	// Cache-Control stale-while-revalidate and stale-if-error, seconds (0
@@ -195,6 +196,7 @@ func ParseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	var urlFile string
 	fs.StringVar(&urlFile, "database-url-file", "", "read the PostgreSQL URL from this `file` (wins over --database-url)")
 	fs.IntVar(&c.CacheMB, "cache-mb", c.CacheMB, "response cache size in `MiB` (0 disables it; at least 32 when on)")
+	fs.BoolVar(&c.Mlock, "mlock", c.Mlock, "keep the API's memory, its code and the cache, in RAM (mlockall): a dropped or shrunk page cache then costs no request a disk read; needs CAP_IPC_LOCK or LimitMEMLOCK")
 	fs.BoolVar(&c.Prefill, "prefill", c.Prefill, "fill the cache with the live catalogue in the background (at start, and after each swap, its changed products)")
 	fs.DurationVar(&c.NegativeTTL, "negative-ttl", c.NegativeTTL, "how long a 404 stays cached within a build")
 	fs.IntVar(&c.MaxAge, "max-age", c.MaxAge, "Cache-Control max-age in `seconds`")

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -77,20 +78,28 @@ func TestParseCartFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.PrimaryURL != "postgres://primary/elier" || c.CartIdle != 30*24*time.Hour || len(c.TrustedProxies) != 2 {
+	if c.PrimaryURL != "postgres://primary/elier" || c.CartIdle != 30*24*time.Hour || len(c.TrustedProxies) != 2 ||
+		c.CartGroupWait != 0 || c.Mlock {
 		t.Errorf("defaults: %+v", c)
 	}
 	c, err = ParseFlags([]string{"--primary-url", "postgres://p2", "--cart-idle", "1h", "--cart-sweep", "5s",
-		"--trusted-proxies", "10.0.0.0/8, 192.168.1.7"}, env, io.Discard)
+		"--trusted-proxies", "10.0.0.0/8, 192.168.1.7", "--cart-group-wait", "2ms", "--mlock"}, env, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.PrimaryURL != "postgres://p2" || c.CartIdle != time.Hour || c.CartSweep != 5*time.Second ||
-		len(c.TrustedProxies) != 2 || c.TrustedProxies[1].String() != "192.168.1.7/32" {
+		len(c.TrustedProxies) != 2 || c.TrustedProxies[1].String() != "192.168.1.7/32" ||
+		c.CartGroupWait != 2*time.Millisecond || !c.Mlock {
 		t.Errorf("flags: %+v", c)
 	}
 	if c, _ = ParseFlags([]string{"--trusted-proxies", ""}, env, io.Discard); len(c.TrustedProxies) != 0 {
 		t.Errorf("--trusted-proxies '': %v", c.TrustedProxies)
+	}
+	// Run checks the configuration (check): a negative wait is refused there.
+	if c, err := ParseFlags([]string{"--cart-group-wait", "-1ms"}, env, io.Discard); err != nil {
+		t.Fatal(err)
+	} else if _, err := c.check(); err == nil || !strings.Contains(err.Error(), "--cart-group-wait") {
+		t.Errorf("--cart-group-wait -1ms: %v", err)
 	}
 	if _, err := ParseFlags([]string{"--trusted-proxies", "not-an-address"}, env, io.Discard); err == nil {
 		t.Error("a bad --trusted-proxies is accepted")

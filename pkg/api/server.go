@@ -88,6 +88,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	log := cfg.Logger
+	if cfg.Mlock {
+		if err := lockMemory(); err != nil {
+			return err
+		}
+	}
 
 	pcfg, err := poolConfig(cfg.DatabaseURL, cfg.DBMaxConns, cfg.DBTimeout, "elier-api")
 	if err != nil {
