@@ -644,6 +644,9 @@ FAILOVER_MAX_SECONDS=${FAILOVER_MAX_SECONDS:-12}    # (f): kill -9 to a new lead
 FAILOVER_RESTART_AFTER=${FAILOVER_RESTART_AFTER:-3} # (f): the old leader restarted this long after the new one leads
 SWITCHOVER_MAX_SECONDS=${SWITCHOVER_MAX_SECONDS:-2} # (s): write downtime
 LOAD_KILL_AFTER=${LOAD_KILL_AFTER:-0.5}             # (g): after the load's first statement
+# (g)'s export: large enough that the load is still at work LOAD_KILL_AFTER
+# after its first statement (a 10,000-product load takes about 0.5 s here)
+G_PRODUCTS=${G_PRODUCTS:-100000}
 ETCD_DOWN_SECONDS=${ETCD_DOWN_SECONDS:-30}          # (x)
 
 bg_pids=()
@@ -863,13 +866,15 @@ docs_count() { # URL: the live catalogue's documents
 # previous build, whole, without a gap in reads; the same command against
 # the same URL then succeeds on the new leader.
 scenario_g() {
-  local l s b0 n0 lp rc=0 b1 n1 rerun=0 t0 t_rerun b2 v=PASS msg
+  local l s b0 n0 lp rc=0 b1 n1 rerun=0 t0 t_rerun b2 v=PASS msg dir=$work/data-g-$G_PRODUCTS
+  [ -f "$dir/related.csv" ] \
+    || "$etl" generate --products "$G_PRODUCTS" --seed "$((CLUSTER_SEED + 1))" "$dir" 2>>"$work/generate.log"
   l=$(leader) s=$(other "$(leader)")
   wait_sync "$s" sync
   b0=$(live_build) n0=$(docs_count "$primary_url")
   run_load g 60s
   sleep 3
-  etl_load "$export_alt" --full --max-shrink 1 >"$res/g-load.log" 2>&1 &
+  etl_load "$dir" --full --max-shrink 1 >"$res/g-load.log" 2>&1 &
   lp=$!
   bg_pids+=("$lp")
   wait_for 60 "the load at work on the leader" etl_active
@@ -882,11 +887,15 @@ scenario_g() {
   wait_for 30 "the new leader accepting writes" writable
   b1=$(live_build) n1=$(docs_count "$primary_url")
   # its last words: the line elier-etl ends with, before the per-host detail
-  msg=$(grep -m1 '^elier-etl:' "$res/g-load.log" | cut -c1-200)
+  # (none when the load ended before the kill: the scenario then fails
+  # below, on the load's exit 0)
+  msg=$(grep -m1 '^elier-etl:' "$res/g-load.log" | cut -c1-200 || true)
   t0=$EPOCHREALTIME
-  etl_load "$export_alt" --full --max-shrink 1 >"$res/g-rerun.log" 2>&1 || rerun=$?
+  etl_load "$dir" --full --max-shrink 1 >"$res/g-rerun.log" 2>&1 || rerun=$?
   t_rerun=$(since "$t0")
   b2=$(live_build)
+  # the cluster's own export back, for the scenarios after this one
+  etl_load "$export_dir" --max-shrink 1 >>"$res/g-rerun.log" 2>&1 || result FAIL "(g) loading the cluster's export back failed"
   member_start "$l"
   wait_for 180 "the old leader pg$l streaming from pg$s" streaming "$l"
   wait "$load_pid" || { result FAIL "(g) loadcheck failed: $(cat "$res/g.err")"; return; }
@@ -899,7 +908,7 @@ scenario_g() {
   [ "$b1" = "$b0" ] && [ "$n1" = "$n0" ] || v=FAIL
   [ "$rerun" = 0 ] && [ "$b2" -gt "$b0" ] || v=FAIL
   [ "$(jq -r .failed "$res/g.json")" = 0 ] || v=FAIL
-  result "$v" "(g) leader pg$l killed ${LOAD_KILL_AFTER} s into elier-etl load --full: the load exited $rc (\"$msg\"); live build on the new leader b$b1 with $n1 documents (before: b$b0, $n0); catalogue: $(load_line g); rerun against the same URL: exit $rerun in $t_rerun s, live build b$b2"
+  result "$v" "(g) leader pg$l killed ${LOAD_KILL_AFTER} s into elier-etl load --full ($G_PRODUCTS products): the load exited $rc (\"$msg\"); live build on the new leader b$b1 with $n1 documents (before: b$b0, $n0); catalogue: $(load_line g); rerun against the same URL: exit $rerun in $t_rerun s, live build b$b2"
 }
 
 # (s) a planned switchover under load: how long writes stop, and whether a
