@@ -81,16 +81,19 @@ echo "Closed loop, \`wrk -t1 -c32 -d$dur --latency\`, uniform ids over all $n pr
 echo
 echo "| route | page cache | req/s | p50 ms | p99 ms | errors | cache misses during the run |"
 echo "|---|---|---|---|---|---|---|"
-for phase in warm dropped; do
-  state=warm
-  if [ "$phase" = dropped ]; then state=$(drop); fi
+# route_rows STATE: a row of each route, run in turn, with the cache
+# misses each run caused.
+route_rows() {
+  local r m0 m1 rps p50 p99 err
   for r in "${routes[@]}"; do
     m0=$(metric elier_cache_misses_total)
     read -r rps p50 p99 err < <(run "$r")
     m1=$(metric elier_cache_misses_total)
-    echo "| $r | $state | $rps | $p50 | $p99 | $err | $((m1 - m0)) |"
+    echo "| $r | $1 | $rps | $p50 | $p99 | $err | $((m1 - m0)) |"
   done
-done
+}
+route_rows warm
+route_rows "$(drop)"
 echo
 echo "In the $dur after an incremental swap (the page cache dropped before each load; wrk starts when /readyz names the new build). Errors are wrk's non-200 answers: after a swap to revision 1, the 404s of the products it removed (0.05%):"
 echo
@@ -132,12 +135,6 @@ echo "The same API restarted with \`--mlock\`, prefilled, every route run once t
 echo
 echo "| route | page cache | req/s | p50 ms | p99 ms | errors | cache misses during the run |"
 echo "|---|---|---|---|---|---|---|"
-state=$(drop)
-for r in "${routes[@]}"; do
-  m0=$(metric elier_cache_misses_total)
-  read -r rps p50 p99 err < <(run "$r")
-  m1=$(metric elier_cache_misses_total)
-  echo "| $r | $state, \`--mlock\` | $rps | $p50 | $p99 | $err | $((m1 - m0)) |"
-done
+route_rows "$(drop), \`--mlock\`"
 echo
 echo "elier-api with \`--mlock\`: RSS $(rss) MiB, peak $(hwm) MiB, locked $(awk '/VmLck/ {print int($2/1024)}' "/proc/$apipid/status") MiB of address space (pages are locked as they are touched: MCL_ONFAULT)."
