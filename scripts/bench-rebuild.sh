@@ -27,7 +27,8 @@
 # Knobs: BENCH_REBUILD_PRODUCTS (100000), BENCH_ROUNDS (3), BENCH_CHANGE
 # (0.01), BENCH_CONNS (64), BENCH_WARMUP (10), BENCH_BEFORE (10),
 # BENCH_AFTER (20), BENCH_SETTLE (5: the seconds after the swap whose
-# windows the target takes), BENCH_API_ADDR (127.0.0.1:3300). Prints
+# windows the target takes), BENCH_API_ADDR (127.0.0.1:3300),
+# BENCH_API_FLAGS (more elier-api flags, e.g. --prefill=false). Prints
 # Markdown.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,7 +74,8 @@ load() {
 }
 
 load "$dir0" "$work/initial.log" "${full_flag[@]}"
-bin/elier-api --addr "$api" --database-url "$url" 2>"$work/api.log" &
+# shellcheck disable=SC2086 # BENCH_API_FLAGS is a list of flags
+bin/elier-api --addr "$api" --database-url "$url" ${BENCH_API_FLAGS:-} 2>"$work/api.log" &
 apipid=$!
 loadpid=
 cleanup() {
@@ -111,7 +113,7 @@ echo "## Rebuild under load (\`make bench-rebuild\`, scripts/bench-rebuild.sh)"
 echo
 data="$n products (BENCH_SEED=${BENCH_SEED:-1})"
 [ "${#kinds[@]}" = 2 ] && data+="; revision 1 with --change $change: $(grep -c . "$dir1.changes") products in its changes file"
-provenance "BENCH_REBUILD_PRODUCTS=$n BENCH_ROUNDS=$rounds BENCH_CHANGE=$change BENCH_CONNS=$conns BENCH_WARMUP=$warmup BENCH_BEFORE=$before BENCH_AFTER=$after BENCH_SETTLE=$settle make bench-rebuild" "$data"
+provenance "BENCH_REBUILD_PRODUCTS=$n BENCH_ROUNDS=$rounds BENCH_CHANGE=$change BENCH_CONNS=$conns BENCH_WARMUP=$warmup BENCH_BEFORE=$before BENCH_AFTER=$after BENCH_SETTLE=$settle${BENCH_API_FLAGS:+ BENCH_API_FLAGS='$BENCH_API_FLAGS'} make bench-rebuild" "$data"
 echo
 echo "Load: bench/persec, $conns connections, closed loop, skewed /products/:id/styles (P(id) ~ 1/id), no"
 echo "Accept-Encoding; $warmup s of warm-up, then $before s before the rebuild starts. Throughput before"
