@@ -33,6 +33,8 @@
 #   (127.0.0.1:3310), BENCH_CONNS (64), BENCH_SESSIONS (100000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 : "${DATABASE_URL:?DATABASE_URL must be set (make bench-cart sets it)}"
 n=${BENCH_CART_PRODUCTS:-100000}
 dur=${BENCH_DURATION:-10s}
@@ -52,7 +54,7 @@ go build -o bin/rate ./bench/rate
 [ -x bin/elier-api ] && [ -x bin/elier-etl ] || make build >/dev/null
 
 db=elier_bench_cart_$n
-url=$(echo "$DATABASE_URL" | sed -E "s#/[^/?]*(\\?|\$)#/$db\\1#")
+url=$(db_url "$DATABASE_URL" "$db")
 psql -qX "$DATABASE_URL" -c "CREATE DATABASE $db" >/dev/null 2>&1 || true
 dir=.bench/export-$n
 [ -f "$dir/related.csv" ] || bin/elier-etl generate --products "$n" "$dir" 2>/dev/null
@@ -82,21 +84,8 @@ for a in "$api" "$api2"; do
   curl -fs "http://$a/readyz" >/dev/null || { echo "bench-cart: elier-api at $a is not ready" >&2; exit 1; }
 done
 
-# The server's process tree, for its CPU time.
-datadir=$(psql -qXAt "$DATABASE_URL" -c "SHOW data_directory")
-pgpid=$(head -1 "$datadir/postmaster.pid" 2>/dev/null || echo "")
-
-ticks() { # PID...: CPU clock ticks of the processes and their children
-  local p c total=0 st
-  for p in "$@"; do
-    [ -n "$p" ] || continue
-    for c in "$p" $(pgrep -P "$p"); do
-      read -r -a st < <(sed 's/^.*) //' "/proc/$c/stat" 2>/dev/null) || continue
-      total=$((total + st[11] + st[12] + st[13] + st[14]))
-    done
-  done
-  echo "$total"
-}
+# The server's process tree, for its CPU time (ticks, bench-lib.sh).
+pgpid=$(server_pid "$DATABASE_URL")
 wal() { # commits and WAL syncs so far
   psql -qXAt "$url" -c "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()), (SELECT wal_sync FROM pg_stat_wal)" | tr '|' ' '
 }

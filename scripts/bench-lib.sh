@@ -91,3 +91,25 @@ generate_export() {
   echo "generating $n products (revision $rev) into $dir" >&2
   "$etl" generate "${args[@]}" "$dir" >/dev/null 2>"$dir.log" || { cat "$dir.log" >&2; return 1; }
 }
+
+# server_pid URL: the postmaster's pid of the server URL names (on this
+# machine), for its process tree's CPU; empty when it cannot be read.
+server_pid() {
+  local datadir
+  datadir=$(psql -qXAt "$1" -c "SHOW data_directory")
+  head -1 "$datadir/postmaster.pid" 2>/dev/null || echo ""
+}
+
+# ticks PID...: CPU clock ticks (user and system, reaped children included)
+# of the processes and their children.
+ticks() {
+  local p c total=0 st
+  for p in "$@"; do
+    [ -n "$p" ] || continue
+    for c in "$p" $(pgrep -P "$p"); do
+      read -r -a st < <(sed 's/^.*) //' "/proc/$c/stat" 2>/dev/null) || continue
+      total=$((total + st[11] + st[12] + st[13] + st[14]))
+    done
+  done
+  echo "$total"
+}

@@ -10,6 +10,8 @@
 # (its process tree, for CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 [ $# -eq 2 ] || { echo "usage: $0 OLD_API NEW_API" >&2; exit 2; }
 : "${DATABASE_URL:?DATABASE_URL must name the bench-cart database}"
 url=$DATABASE_URL old=$1 new=$2
@@ -19,16 +21,7 @@ addr=127.0.0.1:3320
 n=$((rate * secs))
 hz=$(getconf CLK_TCK)
 go build -o bin/rate ./bench/rate
-datadir=$(psql -qXAt "$url" -c "SHOW data_directory")
-pgpid=$(head -1 "$datadir/postmaster.pid")
-ticks() { # PID: CPU clock ticks of the process and its children
-  local t=0 c st
-  for c in "$1" $(pgrep -P "$1"); do
-    read -r -a st < <(sed 's/^.*) //' "/proc/$c/stat" 2>/dev/null) || continue
-    t=$((t + st[11] + st[12] + st[13] + st[14]))
-  done
-  echo "$t"
-}
+pgpid=$(server_pid "$url")
 lsn() { psql -qXAt "$url" -c "SELECT pg_current_wal_lsn()"; }
 for round in $(seq "$rounds"); do
   order="old new"
