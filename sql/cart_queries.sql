@@ -2,17 +2,21 @@
 -- elier.skus are named here: the cart never reads a build schema directly.
 
 -- name: lock
--- Takes the locks of a group's sessions ($1, $2: each session's key, the
--- first 8 bytes of its sha256 as two int4, in the group's order) for the
+-- Takes the locks of a group's sessions ($1, in the group's order) for the
 -- rest of the transaction: one session's adds run one at a time (the
 -- 100-sku limit is then exact), across groups and API instances. An
 -- advisory lock writes nothing: no tuple, no WAL, unlike a row lock on the
--- cart's row. Sessions sharing a key (one chance in 2^64) only wait on
--- each other. The two-int4 form keeps these keys apart from the loader's
--- bigint keys. Taken in ascending key order by every group (the caller
--- sorts), so groups never deadlock.
-SELECT count(pg_advisory_xact_lock(k.hi, k.lo))
-FROM unnest($1::int4[], $2::int4[]) AS k(hi, lo);
+-- cart's row. A session's key is the first 8 bytes of its sha256 as two
+-- int4 (the same in expire, below); sessions sharing a key (one chance in
+-- 2^64) only wait on each other, and a session twice in a group takes its
+-- lock twice, which a transaction may. The two-int4 form keeps these keys
+-- apart from the loader's bigint keys. Taken in session order by every
+-- group (the caller sorts), which is the keys' order, so groups never
+-- deadlock.
+SELECT count(pg_advisory_xact_lock(
+    ('x' || encode(substring(s FROM 1 FOR 4), 'hex'))::bit(32)::int4,
+    ('x' || encode(substring(s FROM 5 FOR 4), 'hex'))::bit(32)::int4))
+FROM unnest($1::bytea[]) AS s;
 
 -- name: add
 -- One unit of sku $2 into session $1's cart, in one statement, under the

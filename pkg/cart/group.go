@@ -2,7 +2,6 @@ package cart
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -26,8 +25,9 @@ const maxGroup = 64
 // its adds in session order, each an upsert whose snapshot sees the group's
 // earlier adds (READ COMMITTED), so the stock and sku limits hold within a
 // group as across groups. Session order is the same lock order in every
-// group (and every API instance), so groups never deadlock. An error from the server rolls the whole group back; its adds
-// are then retried one by one, each getting its own answer.
+// group (and every API instance), so groups never deadlock. An error from
+// the server rolls the whole group back; its adds are then retried one by
+// one, each getting its own answer.
 
 // add is one queued add and, once done, its outcome.
 type add struct {
@@ -86,8 +86,11 @@ func (s *Store) exec(adds []*add) error {
 	defer cancel()
 	err := s.retry(ctx, func() error {
 		b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 1+len(adds))}
-		hi, lo := lockKeys(adds)
-		b.Queue(q["lock"], hi, lo)
+		sessions := make([][]byte, len(adds))
+		for i, a := range adds {
+			sessions[i] = a.session[:]
+		}
+		b.Queue(q["lock"], sessions)
 		for _, a := range adds {
 			a.count, a.quantity, a.skus = nil, nil, 0
 			b.Queue(q["add"], a.session[:], a.sku, MaxSkus, s.touchEvery.Seconds()).QueryRow(func(r pgx.Row) error {
@@ -101,21 +104,6 @@ func (s *Store) exec(adds []*add) error {
 		s.committed.Add(uint64(len(adds)))
 	}
 	return err
-}
-
-// lockKeys returns the keys of the session locks (sql/cart_queries.sql,
-// lock) of adds, sorted by session: the first 8 bytes of each session, as
-// two int32s, each key once.
-func lockKeys(adds []*add) (hi, lo []int32) {
-	hi, lo = make([]int32, 0, len(adds)), make([]int32, 0, len(adds))
-	for i, a := range adds {
-		if i > 0 && bytes.Equal(a.session[:8], adds[i-1].session[:8]) {
-			continue
-		}
-		hi = append(hi, int32(binary.BigEndian.Uint32(a.session[0:4])))
-		lo = append(lo, int32(binary.BigEndian.Uint32(a.session[4:8])))
-	}
-	return hi, lo
 }
 
 // Stats are the store's counters since it was made.
