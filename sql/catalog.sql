@@ -76,7 +76,7 @@ BEGIN
     IF to_regclass('elier.docs') IS NULL THEN
         CREATE VIEW elier.docs AS
         SELECT 0::bigint AS build_id, 0::integer AS id,
-               ''::text AS list_item, ''::bytea AS product, ''::bytea AS styles, ''::bytea AS related,
+               ''::bytea AS product, ''::bytea AS styles, ''::bytea AS related,
                0::bigint AS h_product, 0::bigint AS h_styles, 0::bigint AS h_related
         WHERE false;
     END IF;

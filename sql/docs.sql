@@ -1,8 +1,10 @@
 -- The served documents of a full build, in its schema {{schema}}: one row a
--- product version. list_item is the exact bytes of the product's item in
--- GET /products; product, styles and related are the stored form of the
+-- product version. product, styles and related are the stored form of the
 -- three response bodies (pkg/stored): gzip-coded, once, at build time, or
--- the body as it is when coding would not pay. The API sends them as they
+-- the body as it is when coding would not pay. A product's item in GET
+-- /products is not stored: it is the product document up to its features,
+-- closed (readmodel.ListItem); formats up to 4 stored it too, about a fifth
+-- of the table. The API sends them as they
 -- are (see docs/ARCHITECTURE.md for why bytes and not jsonb). The incremental
 -- builds based on this one add their versions to the same tables. A version
 -- is written once and never updated: the build that replaces or removes it
@@ -25,7 +27,6 @@ CREATE TABLE {{schema}}.docs (
     h_related bigint    NOT NULL,
     h_input   bigint,
     skus      integer[] NOT NULL,
-    list_item text      NOT NULL,
     product   bytea     NOT NULL,
     styles    bytea     NOT NULL,
     related   bytea     NOT NULL

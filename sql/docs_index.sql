@@ -14,7 +14,7 @@ CREATE UNIQUE INDEX stock_pkey ON {{schema}}.stock (id, since);
 ALTER TABLE {{schema}}.docs ADD CONSTRAINT docs_pkey PRIMARY KEY USING INDEX docs_pkey;
 ALTER TABLE {{schema}}.stock ADD CONSTRAINT stock_pkey PRIMARY KEY USING INDEX stock_pkey;
 ALTER TABLE {{schema}}.docs
-    ALTER COLUMN list_item SET STATISTICS 0, ALTER COLUMN product SET STATISTICS 0,
-    ALTER COLUMN styles SET STATISTICS 0, ALTER COLUMN related SET STATISTICS 0;
+    ALTER COLUMN product SET STATISTICS 0, ALTER COLUMN styles SET STATISTICS 0,
+    ALTER COLUMN related SET STATISTICS 0;
 ANALYZE {{schema}}.docs;
 ANALYZE {{schema}}.stock;

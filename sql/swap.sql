@@ -11,7 +11,7 @@ UPDATE elier.builds SET state = 'building' WHERE id = {{build_id}};
 UPDATE elier.builds SET state = 'previous' WHERE state = 'live' AND id <> {{build_id}};
 UPDATE elier.builds SET state = 'live', swapped_at = now() WHERE id = {{build_id}};
 CREATE OR REPLACE VIEW elier.docs AS
-    SELECT {{build_id}}::bigint AS build_id, id, list_item, product, styles, related,
+    SELECT {{build_id}}::bigint AS build_id, id, product, styles, related,
            h_product, h_styles, h_related
     FROM {{docs_schema}}.docs d
     WHERE since <= {{build_id}} AND NOT EXISTS (

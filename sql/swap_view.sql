@@ -4,6 +4,9 @@
 -- transaction (readers still see the old build or the new one), when its
 -- columns are not those of the build swapped in:
 --   - a view of the first storage format (with ord);
+--   - a view with list_item (formats up to 4 stored each product's list
+--     item; from format 5 readers derive it from the product document, and
+--     the view has no list_item whatever the build's format);
 --   - documents of another type: text up to format 3, bytea (the stored,
 --     coded form) from format 4; on the first load of format 4, and on a
 --     rollback across it.
@@ -13,7 +16,7 @@
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_attribute
-               WHERE attrelid = to_regclass('elier.docs') AND attname = 'ord' AND NOT attisdropped)
+               WHERE attrelid = to_regclass('elier.docs') AND attname IN ('ord', 'list_item') AND NOT attisdropped)
        OR (SELECT atttypid FROM pg_attribute
            WHERE attrelid = to_regclass('elier.docs') AND attname = 'product' AND NOT attisdropped)
           IS DISTINCT FROM

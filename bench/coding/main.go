@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/elier/catalogue/pkg/readmodel"
 	"github.com/elier/catalogue/pkg/stored"
 )
 
@@ -88,8 +89,15 @@ func main() {
 
 // read returns the first n documents of column col of the live build, as
 // bodies (stored forms decoded).
+// read returns the first n bodies of a column of elier.docs, decoded;
+// list_item, which builds do not store, is cut from the product documents
+// as readers do.
 func read(ctx context.Context, conn *pgx.Conn, col string, n int) ([][]byte, error) {
-	rows, err := conn.Query(ctx, "SELECT "+col+" FROM elier.docs ORDER BY id LIMIT $1", n)
+	from := col
+	if col == "list_item" {
+		from = "product"
+	}
+	rows, err := conn.Query(ctx, "SELECT "+from+" FROM elier.docs ORDER BY id LIMIT $1", n)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +108,11 @@ func read(ctx context.Context, conn *pgx.Conn, col string, n int) ([][]byte, err
 		if err := rows.Scan(&b); err != nil {
 			return nil, err
 		}
-		body, err := stored.Decode(nil, b)
+		decode := stored.Decode
+		if col == "list_item" {
+			decode = readmodel.ListItem
+		}
+		body, err := decode(nil, b)
 		if err != nil {
 			return nil, err
 		}

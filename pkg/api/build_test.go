@@ -80,6 +80,7 @@ func TestBuildSwap(t *testing.T) {
 	// Build 3 is swapped in without a NOTIFY: the poll finds it.
 	docs3 := build2(t)
 	docs3[0].Product = bytes.Replace(docs3[0].Product, []byte("Camo Onesie II"), []byte("Camo Onesie III"), 1)
+	docs3[0].ListItem = bytes.Replace(docs3[0].ListItem, []byte("Camo Onesie II"), []byte("Camo Onesie III"), 1)
 	installBuild(t, url, 3, docs3, false)
 	eventually(t, "build 3 served, found by polling", func() error {
 		if _, body := do(t, c, "GET", base+"/products/1"); !bytes.Equal(body, docs3[0].Product) {

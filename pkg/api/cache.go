@@ -168,7 +168,7 @@ func (c *cache) put(k cacheKey, enc encoding, status int, identity bool, expires
 }
 
 // dropProduct removes every entry of product id: its three documents in
-// every coding, and its list item's piece.
+// every coding (the product document's split entry holds its list item).
 func (c *cache) dropProduct(id int32) {
 	if c.fc == nil {
 		return
@@ -180,8 +180,6 @@ func (c *cache) dropProduct(id int32) {
 			c.fc.Del(kb[:])
 		}
 	}
-	kb := cacheKey{res: itemKey(id)}.bytes(encGzip)
-	c.fc.Del(kb[:])
 }
 
 // reset empties the cache; used when the live build changes.

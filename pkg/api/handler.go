@@ -152,11 +152,8 @@ func (s *server) serveOpenAPI(ctx *fasthttp.RequestCtx) {
 	ctx.Response.SetBodyRaw(s.openapi)
 }
 
-// Cache keys: the route in the top bits, then the id, or page and count;
-// a list item's piece has a top byte of its own.
+// Cache keys: the route in the top bits, then the id, or page and count.
 func docKey(rt route, id int32) uint64 { return uint64(rt)<<56 | uint64(uint32(id)) }
-
-func itemKey(id int32) uint64 { return 0xff<<56 | uint64(uint32(id)) }
 
 func listKey(page, count int32) uint64 {
 	return uint64(routeList)<<56 | uint64(uint32(page))<<16 | uint64(count)
@@ -341,22 +338,17 @@ func (s *server) servePieces(ctx *fasthttp.RequestCtx, r *resource, page, count 
 	defer pageBuilders.Put(b)
 	b.start(ctx.Response.SwapBody(nil))
 	for _, id := range o.ids[first:last] {
-		// The product's split entry (its list item is the first piece), or
-		// the item's own piece.
+		// The product's split entry: its list item is the first piece. (A
+		// product document a request put in the cache is not split: the
+		// page is then read from the database.)
 		h, ok := s.cache.get(b.scratch, cacheKey{res: docKey(routeProduct, id)}, encGzip, now)
 		b.scratch = h.buf
-		if head, _, sok := splitOf(h.body); ok && sok {
-			b.addHead(head)
-			continue
-		}
-		h, ok = s.cache.get(b.scratch, cacheKey{res: itemKey(id)}, encGzip, now)
-		b.scratch = h.buf
-		p, pok := pieceOf(h.body)
-		if !ok || !pok {
+		head, _, sok := splitOf(h.body)
+		if !ok || !sok {
 			ctx.Response.SwapBody(b.out[:0])
 			return false
 		}
-		b.add(p)
+		b.addHead(head)
 	}
 	body, hash := b.finish()
 	b.out = nil // the response owns it now

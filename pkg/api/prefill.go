@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/elier/catalogue/pkg/readmodel"
@@ -81,28 +82,27 @@ func (s *server) prefill(ctx context.Context, id int64, ids []int32) {
 	} else if s.build.Load() == id {
 		s.order.Store(&listOrder{build: id, ids: order})
 	}
-	var buf, plain []byte
+	var buf, plain, item []byte
 	err = s.reader.EachProduct(ctx, ids, func(p *readmodel.Product) error {
 		if p.Build != id || s.build.Load() != id {
 			return context.Canceled // another build is live now: its own prefill runs
 		}
-		// The product document and list item as one split entry (pieces.go)
-		// when they are one another's, else each as it comes.
+		// The product document and its list item as one split entry
+		// (pieces.go): the item is the document's first piece.
 		var err error
 		if plain, err = stored.Decode(plain[:0], p.Docs[0]); err != nil {
 			return err
 		}
-		split := false
-		if buf, split = appendSplit(buf[:0], p.Item, plain); split {
-			put(docKey(routeProduct, p.ID), routeProduct, p.Hashes[0], true, buf)
-		} else {
-			buf = appendPiece(buf[:0], p.Item)
-			put(itemKey(p.ID), routeList, 0, true, buf)
+		if item, err = readmodel.ListItem(item[:0], plain); err != nil {
+			return fmt.Errorf("product %d: %w", p.ID, err)
 		}
-		for i, doc := range p.Docs {
-			if i > 0 || !split {
-				put(docKey(routes[i], p.ID), routes[i], p.Hashes[i], stored.Coded(doc), doc)
-			}
+		var split bool
+		if buf, split = appendSplit(buf[:0], item, plain); !split {
+			return fmt.Errorf("product %d: %w", p.ID, readmodel.ErrNoItem)
+		}
+		put(docKey(routeProduct, p.ID), routeProduct, p.Hashes[0], true, buf)
+		for i, doc := range p.Docs[1:] {
+			put(docKey(routes[i+1], p.ID), routes[i+1], p.Hashes[i+1], stored.Coded(doc), doc)
 		}
 		products++
 		s.prefilled.Add(3)

@@ -47,15 +47,18 @@ var (
 //	2  one lineage of versions per full build, with its ends (incremental)
 //	3  with h_input and each version's sku ids
 //	4  documents stored coded (pkg/stored), as bytea
-const Format = 4
+//	5  no list items: readers cut each from its product document
+const Format = 5
 
 // servable says whether a build of the given storage format can be served
 // (and so rolled back to): format 2 lacks only what loads use (h_input,
 // skus), and its views are format 3's; formats 2 and 3 store the plain
 // bodies as text, which the API reads as stored documents that are not
-// coded, and their view's columns differ from format 4's only in type
-// (sql/swap_view.sql). The hashes are of the bodies in every format, so a
-// first load of format 4 over a format-3 build still says what changed.
+// coded, and their view's columns differ from later formats' only in type
+// (sql/swap_view.sql); formats up to 4 also store list items, which the
+// view leaves out (readers cut them from the product documents, the same
+// bytes). The hashes are of the bodies in every format, so a first load of
+// a new format over a build of the one before still says what changed.
 func servable(format int) bool { return format >= 2 && format <= Format }
 
 // Kinds of build.

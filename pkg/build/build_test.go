@@ -27,6 +27,7 @@ import (
 	"github.com/elier/catalogue/internal/pgtest"
 	"github.com/elier/catalogue/pkg/generate"
 	"github.com/elier/catalogue/pkg/loader"
+	"github.com/elier/catalogue/pkg/readmodel"
 )
 
 const fixtureDir = "../../testdata/atelier-sample"
@@ -66,10 +67,11 @@ func TestConfigurePool(t *testing.T) {
 	}
 }
 
-// listItemAt reads the list item at a 1-based position of the live build's
-// list order.
-const listItemAt = `
-	SELECT d.list_item
+// productAt reads the product document (stored form) at a 1-based position
+// of the live build's list order: its list item is cut from it as readers
+// do (readmodel.ListItem).
+const productAt = `
+	SELECT d.product
 	FROM elier.builds b
 	JOIN elier.list_ids l ON l.build_id = b.id
 	CROSS JOIN LATERAL unnest(l.ids) WITH ORDINALITY AS u(id, k)
@@ -195,11 +197,15 @@ func TestRebuildMatchesReferenceAPI(t *testing.T) {
 			items = append(items, dropRefFields(it.(map[string]any)))
 		}
 		for i, want := range items {
-			var s string
-			if err := pool.QueryRow(context.Background(), listItemAt, i+1).Scan(&s); err != nil {
+			var p []byte
+			if err := pool.QueryRow(context.Background(), productAt, i+1).Scan(&p); err != nil {
 				t.Fatal(err)
 			}
-			if got := decode(t, s); !reflect.DeepEqual(got, want) {
+			item, err := readmodel.ListItem(nil, p)
+			if err != nil {
+				t.Fatalf("list item %d: %v", i+1, err)
+			}
+			if got := decode(t, string(item)); !reflect.DeepEqual(got, want) {
 				t.Errorf("list item %d:\n got %v\nwant %v", i+1, got, want)
 			}
 		}
@@ -361,7 +367,7 @@ func liveState(t *testing.T, pool *pgxpool.Pool) string {
 	var s string
 	err := pool.QueryRow(context.Background(), `
 		SELECT coalesce(max(build_id), 0) || ':' || count(*) || ':' ||
-		       coalesce(md5(string_agg(product || styles || related || list_item, '' ORDER BY id)), '')
+		       coalesce(md5(string_agg(product || styles || related, '' ORDER BY id)), '')
 		FROM elier.docs`).Scan(&s)
 	if err != nil {
 		t.Fatal(err)

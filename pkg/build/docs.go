@@ -91,7 +91,7 @@ type docJob struct {
 // stock tables (sql/docs.sql), in the order the COPYs send them.
 var (
 	docsColumns = []string{"id", "since", "h_product", "h_styles", "h_related", "h_input", "skus",
-		"list_item", "product", "styles", "related"}
+		"product", "styles", "related"}
 	stockColumns = []string{"since", "id", "product_id", "quantity"}
 )
 
@@ -623,7 +623,7 @@ type docRow struct {
 	id      int32
 	hashes  [3]int64
 	input   any    // h_input: an int64, or nil when not hashed
-	end     [4]int // arena offsets where list, product, styles, related end
+	end     [3]int // arena offsets where product, styles, related end
 	skusEnd int    // offset in skus where this row's end
 }
 
@@ -636,7 +636,7 @@ func (b *docBatch) add(d *docSource) {
 	if d.inputOK {
 		r.input = d.input
 	}
-	for i, part := range [4][]byte{d.list, d.prod, d.styles, d.related} {
+	for i, part := range [3][]byte{d.prod, d.styles, d.related} {
 		b.arena = append(b.arena, part...)
 		r.end[i] = len(b.arena)
 	}
@@ -685,7 +685,7 @@ func (s *batchSource) Next() bool {
 	start, skus := 0, 0
 	if s.i > 1 {
 		prev := &s.cur.rows[s.i-2]
-		start, skus = prev.end[3], prev.skusEnd
+		start, skus = prev.end[2], prev.skusEnd
 	}
 	a := s.cur.arena
 	ids := s.cur.skus[skus:r.skusEnd:r.skusEnd]
@@ -695,15 +695,15 @@ func (s *batchSource) Next() bool {
 	if s.enc == nil {
 		s.enc = stored.NewEncoder()
 	}
-	c := s.enc.Append(s.coded[:0], a[r.end[0]:r.end[1]])
+	c := s.enc.Append(s.coded[:0], a[start:r.end[0]])
 	p := len(c)
-	c = s.enc.Append(c, a[r.end[1]:r.end[2]])
+	c = s.enc.Append(c, a[r.end[0]:r.end[1]])
 	st := len(c)
-	c = s.enc.Append(c, a[r.end[2]:r.end[3]])
+	c = s.enc.Append(c, a[r.end[1]:r.end[2]])
 	s.coded = c
 	s.bytes += int64(len(c))
 	s.vals = append(s.vals[:0], r.id, s.since, r.hashes[0], r.hashes[1], r.hashes[2], r.input, ids,
-		a[start:r.end[0]], c[:p:p], c[p:st:st], c[st:])
+		c[:p:p], c[p:st:st], c[st:])
 	return true
 }
 
@@ -714,7 +714,7 @@ func (s *batchSource) Err() error             { return s.err }
 type docSource struct {
 	p, f, st, sk, ph, rel rowStream
 	id                    int32
-	list, prod, styles    []byte
+	prod, styles          []byte
 	related               []byte
 	hashes                [3]int64   // of prod, styles, related
 	skus                  [][2]int32 // the product's skus: id, quantity
@@ -851,10 +851,12 @@ func (d *docSource) checkChildren(id int64) error {
 	return nil
 }
 
-// buildProduct writes the list item and GET /products/:id.
+// buildProduct writes GET /products/:id. Its item in GET /products is the
+// document up to "features", closed: readers cut it out
+// (readmodel.ListItem), so it is not stored.
 func (d *docSource) buildProduct(id int64) error {
 	p := d.p
-	b := d.list[:0]
+	b := d.prod[:0]
 	b = append(b, `{"id":`...)
 	b = strconv.AppendInt(b, id, 10)
 	b = appendField(b, "name", p.text(1))
@@ -864,10 +866,8 @@ func (d *docSource) buildProduct(id int64) error {
 	b = append(b, `,"default_price":"`...)
 	b = loader.Cents(p.int(5)).AppendText(b)
 	b = append(b, '"')
-	pr := append(d.prod[:0], b...)
-	d.list = append(b, '}')
 
-	pr = append(pr, `,"features":[`...)
+	pr := append(b, `,"features":[`...)
 	for n := 0; d.f.key() == id; n++ {
 		if n > 0 {
 			pr = append(pr, ',')

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/elier/catalogue/pkg/generate"
+	"github.com/elier/catalogue/pkg/readmodel"
 )
 
 // catalogue is everything the API serves of the live build: each product's
@@ -30,22 +31,27 @@ func snapshot(t *testing.T, pool *pgxpool.Pool) catalogue {
 	t.Helper()
 	ctx := context.Background()
 	c := catalogue{docs: map[int32][4]string{}, stored: map[int32][3]string{}}
-	rows, err := pool.Query(ctx, "SELECT id, list_item, product, styles, related FROM elier.docs", pgx.QueryExecModeExec)
+	rows, err := pool.Query(ctx, "SELECT id, product, styles, related FROM elier.docs", pgx.QueryExecModeExec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for rows.Next() {
 		var id int32
-		var raw [4][]byte
-		if err := rows.Scan(&id, &raw[0], &raw[1], &raw[2], &raw[3]); err != nil {
+		var raw [3][]byte
+		if err := rows.Scan(&id, &raw[0], &raw[1], &raw[2]); err != nil {
 			t.Fatal(err)
 		}
 		if _, dup := c.docs[id]; dup {
 			t.Fatalf("product %d has two versions in the live build", id)
 		}
-		d := [4]string{string(raw[0])}
+		// The list item as readers serve it, cut from the product document.
+		item, err := readmodel.ListItem(nil, raw[0])
+		if err != nil {
+			t.Fatalf("product %d: %v", id, err)
+		}
+		d := [4]string{string(item)}
 		var st [3]string
-		for i, b := range raw[1:] {
+		for i, b := range raw {
 			st[i], d[i+1] = string(b), plainOf(t, b)
 		}
 		c.docs[id], c.stored[id] = d, st
@@ -485,6 +491,59 @@ func TestUpgradeFromSecondFormat(t *testing.T) {
 	sameCatalogue(t, "rolled back to the second format", snapshot(t, pool), want)
 	if s := mustRebuild(t, pool, fixtureDir); s.Kind != KindFull {
 		t.Errorf("a load over a second-format build: %s", s.Kind)
+	}
+	sameCatalogue(t, "reloaded again", snapshot(t, pool), want)
+}
+
+// TestUpgradeFromFourthFormat: a live build of storage format 4, whose
+// lineage stores each list item and whose view shows it, is compared with
+// by the first load of this format (full); its swap replaces the view with
+// one without list_item, which a rollback to the format-4 build keeps: the
+// stored items are never read again (readers cut each from its product
+// document), so a wrong one changes nothing served.
+func TestUpgradeFromFourthFormat(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	ctx := context.Background()
+	old := mustRebuild(t, pool, fixtureDir)
+	want := snapshot(t, pool)
+	for _, stmt := range []string{
+		fmt.Sprintf("ALTER TABLE %s.docs ADD COLUMN list_item text NOT NULL DEFAULT 'stored, not served'", ident(old.Schema)),
+		"DROP VIEW elier.docs",
+		fmt.Sprintf(`CREATE VIEW elier.docs AS SELECT %d::bigint AS build_id, id, list_item, product, styles, related,
+			h_product, h_styles, h_related FROM %s.docs`, old.BuildID, ident(old.Schema)),
+		fmt.Sprintf("UPDATE elier.builds SET format = 4 WHERE id = %d", old.BuildID),
+	} {
+		if _, err := pool.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	sameCatalogue(t, "format 4", snapshot(t, pool), want)
+	s := mustRebuild(t, pool, fixtureDir)
+	if s.Kind != KindFull || s.BaseID != old.BuildID || s.Products.Unchanged != int64(len(want.docs)) {
+		t.Errorf("first load over a format-4 build: %s, base %d, %+v", s.Kind, s.BaseID, s.Products)
+	}
+	viewHasItems := func() bool {
+		var has bool
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_attribute
+			WHERE attrelid = 'elier.docs'::regclass AND attname = 'list_item' AND NOT attisdropped)`).Scan(&has); err != nil {
+			t.Fatal(err)
+		}
+		return has
+	}
+	if viewHasItems() {
+		t.Error("the view still shows list_item after a load of this format")
+	}
+	sameCatalogue(t, "reloaded", snapshot(t, pool), want)
+	if _, err := Rollback(ctx, pool); err != nil {
+		t.Fatalf("rollback to the format-4 build: %v", err)
+	}
+	if viewHasItems() {
+		t.Error("the view shows list_item after a rollback to a format-4 build")
+	}
+	sameCatalogue(t, "rolled back to format 4", snapshot(t, pool), want)
+	if s := mustRebuild(t, pool, fixtureDir); s.Kind != KindFull {
+		t.Errorf("a load over a format-4 build: %s", s.Kind)
 	}
 	sameCatalogue(t, "reloaded again", snapshot(t, pool), want)
 }

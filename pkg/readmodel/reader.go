@@ -185,8 +185,8 @@ func (r *Reader) List(ctx context.Context, dst []byte, page, count int32) (build
 		var live int64
 		var docBuild pgtype.Int8
 		for rows.Next() {
-			// The item is appended from the row's raw bytes: text in binary
-			// format is the text itself, so nothing is decoded or copied twice.
+			// The item is cut from the row's raw bytes (bytea in binary
+			// format is the bytes themselves), appended in place.
 			if err := rows.Scan(&live, &docBuild, nil); err != nil {
 				return err
 			}
@@ -198,7 +198,9 @@ func (r *Reader) List(ctx context.Context, dst []byte, page, count int32) (build
 			if n > 0 {
 				dst = append(dst, ',')
 			}
-			dst = append(dst, rows.RawValues()[2]...)
+			if dst, err = ListItem(dst, rows.RawValues()[2]); err != nil {
+				return fmt.Errorf("item %d of the page: %w", n+1, err)
+			}
 			n++
 		}
 		if err := rows.Err(); err != nil {
@@ -308,7 +310,6 @@ type Product struct {
 	ID     int32
 	Hashes [3]int64  // DocProduct, DocStyles, DocRelated
 	Docs   [3][]byte // the same order
-	Item   []byte    // its item in GET /products, as stored (plain JSON)
 }
 
 // EachProduct streams the live build's products (those of ids only, when
@@ -328,12 +329,12 @@ func (r *Reader) EachProduct(ctx context.Context, ids []int32, fn func(*Product)
 	var p Product
 	for rows.Next() {
 		raw := rows.RawValues()
-		if err := rows.Scan(&p.Build, &p.ID, &p.Hashes[0], &p.Hashes[1], &p.Hashes[2], nil, nil, nil, nil); err != nil {
+		if err := rows.Scan(&p.Build, &p.ID, &p.Hashes[0], &p.Hashes[1], &p.Hashes[2], nil, nil, nil); err != nil {
 			return translate(err, "reading the live build's documents")
 		}
 		// The bytes as received: bytea (and text) in binary format are the
 		// bytes themselves.
-		p.Docs, p.Item = [3][]byte{raw[5], raw[6], raw[7]}, raw[8]
+		p.Docs = [3][]byte{raw[5], raw[6], raw[7]}
 		if err := fn(&p); err != nil {
 			return err
 		}
