@@ -19,7 +19,8 @@ import (
 // together from the items' own CRC-32s (zlib's crc32_combine: piece.combine,
 // multModP, x2nModP), and its length.
 // Nothing of the page is compressed when it is asked for. The pieces come
-// from the prefill (prefill.go), beside the documents, and the list order
+// from the prefill (prefill.go), in the product documents' split entries
+// (below), and the list order
 // of the live build is held whole (4 bytes a product), so a page costs a
 // cache lookup per item and no database round trip.
 //
@@ -93,7 +94,8 @@ func appendDeflate(dst, plain []byte) []byte {
 }
 
 // A product document is its list item without the closing brace, then
-// `,"features":[...]}` (pkg/build writes both from the same bytes). The
+// `,"features":[...]}` (pkg/build writes the document, readers cut the
+// item out: readmodel.ListItem). The
 // prefill keeps it as those two pieces (a split entry), which serve both
 // routes from one copy: the product document in gzip is the header, both
 // pieces and a trailer; the list item is the first piece and the piece of
