@@ -85,6 +85,18 @@ DELETE FROM elier_cart.carts c USING free WHERE c.session = free.session;
 -- Whether the migration ran (the API does no DDL).
 SELECT to_regclass('elier_cart.items') IS NOT NULL AND to_regclass('elier_cart.carts') IS NOT NULL;
 
+-- name: plans
+-- Every cart statement finds its rows through an index (a session's cart,
+-- a sku's stock, the idle carts by touched_at); a sequential scan is never
+-- the right plan for one, whatever the statistics say. Emptied cart tables
+-- (a new install, every cart expired) that ANALYZE has seen empty make the
+-- planner prefer a sequential scan, and a prepared statement keeps that
+-- plan as the tables grow again until the next autovacuum ANALYZE (a minute
+-- or more): measured, an add then scans both tables and 64 clients' adds
+-- fall from 11,135 to 1,281 a second (docs/BENCHMARKS.md). Off for the
+-- cart's connections only: its pool runs nothing else.
+SELECT set_config('enable_seqscan', 'off', false);
+
 -- name: durable
 -- Cart commits are acknowledged only once flushed locally and, when the
 -- server names synchronous standbys (Patroni's synchronous_mode), once a

@@ -107,7 +107,9 @@ func NewStore(pool *pgxpool.Pool, idle, groupWait time.Duration) *Store {
 // read after a write must see it, so a standby will not do), and a
 // synchronous_commit of at least on for each, so that a commit is durable
 // when it is acknowledged whatever the server's default, on the synchronous
-// standby too when the server names one (a failover then loses nothing).
+// standby too when the server names one (a failover then loses nothing),
+// and plans that use the cart's indexes however few rows the statistics
+// say its tables hold (sql/cart_queries.sql, plans).
 func ConfigurePool(cfg *pgxpool.Config) {
 	// ValidateConnect runs on whichever host of a multi-host URL answered.
 	cfg.ConnConfig.ValidateConnect = pgconn.ValidateConnectTargetSessionAttrsReadWrite
@@ -120,6 +122,9 @@ func ConfigurePool(cfg *pgxpool.Config) {
 		}
 		if _, err := c.Exec(ctx, q["durable"]); err != nil {
 			return fmt.Errorf("setting synchronous_commit: %w", err)
+		}
+		if _, err := c.Exec(ctx, q["plans"]); err != nil {
+			return fmt.Errorf("setting enable_seqscan: %w", err)
 		}
 		return nil
 	}

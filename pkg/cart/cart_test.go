@@ -570,3 +570,55 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// TestIndexPlansOnEmptiedTables: with the cart's tables empty and analyzed
+// so (a new install, or every cart expired), the adds, reads and sweeps
+// that follow never scan the tables whole: a prepared statement would
+// otherwise keep a sequential-scan plan while the tables grow again, until
+// the next autovacuum ANALYZE. Read from the server's own statistics
+// (pg_stat_user_tables), once the cart's connections have closed and
+// flushed them.
+func TestIndexPlansOnEmptiedTables(t *testing.T) {
+	t.Parallel()
+	url := newDB(t)
+	admin := newPool(t, url, false)
+	setStock(t, admin, 1, uniformStock(200, 1000))
+	ctx := context.Background()
+	if _, err := admin.Exec(ctx, "ANALYZE elier_cart.items, elier_cart.carts"); err != nil {
+		t.Fatal(err)
+	}
+	pool := newPool(t, url, true)
+	s := cart.NewStore(pool, time.Hour, 0)
+	const adds = 60 // one at a time: the same connection, past the five custom plans
+	for i := range adds {
+		session := cart.SessionOf("authorization", []byte("Bearer "+strings.Repeat("s", i%6+1)))
+		if _, err := s.Add(ctx, session, int32(i%200)+1); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 0 {
+			list(t, s, session)
+		}
+	}
+	if _, err := s.Expire(ctx, time.Hour, 100); err != nil {
+		t.Fatal(err)
+	}
+	pool.Close() // the backends exit and flush their statistics
+	var seq, idx int64
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := admin.QueryRow(ctx, `SELECT sum(seq_scan), sum(idx_scan) FROM pg_stat_user_tables
+			WHERE schemaname = 'elier_cart'`).Scan(&seq, &idx); err != nil {
+			t.Fatal(err)
+		}
+		if idx >= adds || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if idx < adds {
+		t.Fatalf("the statistics show %d index scans of the cart's tables after %d adds: not flushed", idx, adds)
+	}
+	if seq != 0 {
+		t.Errorf("%d sequential scans of the cart's tables (and %d index scans) after %d adds on emptied, analyzed tables", seq, idx, adds)
+	}
+}
