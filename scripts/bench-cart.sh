@@ -13,12 +13,12 @@
 #      before: the ratio of each round, the median round's in bold (this
 #      machine's speed drifts by a fifth within minutes, more than one
 #      alone-then-mixed pair can hide). Each round does the same on a
-#      second API started with --cart-group-wait BENCH_GROUP_WAIT (1ms),
-#      interleaved with the first: the API's own gathering of adds, off by
-#      default.
+#      second API started with BENCH_API2_FLAGS (--cart-group-wait 0: the
+#      API's own gathering of adds off; the first API runs the defaults,
+#      which gather under CPU pressure), interleaved with the first.
 #   6. Steps 2 and 3 again with commit_delay = BENCH_COMMIT_DELAY µs
 #      (group commit), reset afterwards.
-#   7. Step 3 on the second API (--cart-group-wait).
+#   7. Step 3 on the second API (BENCH_API2_FLAGS).
 #
 # Each POST step also reports what limited it: the CPU the API and
 # PostgreSQL used per request and in all (of the machine's cores), and
@@ -28,8 +28,8 @@
 # server's process tree for CPU): `make bench-cart` gives the private one.
 #
 #   BENCH_CART_PRODUCTS (default 100000), BENCH_DURATION (default 10s),
-#   BENCH_CART_RATE (2000), BENCH_COMMIT_DELAY (1000), BENCH_GROUP_WAIT
-#   (1ms), BENCH_CART_ROUNDS (3), BENCH_CART_ADDR (the second API: its port + 1)
+#   BENCH_CART_RATE (2000), BENCH_COMMIT_DELAY (1000), BENCH_API2_FLAGS
+#   (--cart-group-wait 0), BENCH_CART_ROUNDS (3), BENCH_CART_ADDR (the second API: its port + 1)
 #   (127.0.0.1:3310), BENCH_CONNS (64), BENCH_SESSIONS (100000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +40,7 @@ n=${BENCH_CART_PRODUCTS:-100000}
 dur=${BENCH_DURATION:-10s}
 rate=${BENCH_CART_RATE:-2000}
 delay=${BENCH_COMMIT_DELAY:-1000}
-gwait=${BENCH_GROUP_WAIT:-1ms}
+api2_flags=${BENCH_API2_FLAGS:---cart-group-wait 0}
 rounds=${BENCH_CART_ROUNDS:-3}
 api=${BENCH_CART_ADDR:-127.0.0.1:3310}
 conns=${BENCH_CONNS:-64}
@@ -77,7 +77,8 @@ bin/elier-api --addr "$api" --database-url "$url" 2>.bench/api-cart.log & apipid
 pids+=($apipid)
 # The second API, gathering adds (steps 5 and 7); idle otherwise.
 api2=${api%:*}:$((${api##*:} + 1))
-bin/elier-api --addr "$api2" --database-url "$url" --cart-group-wait "$gwait" 2>.bench/api-cart2.log & api2pid=$!
+# shellcheck disable=SC2086 # a list of flags
+bin/elier-api --addr "$api2" --database-url "$url" $api2_flags 2>.bench/api-cart2.log & api2pid=$!
 pids+=($api2pid)
 for a in "$api" "$api2"; do
   for _ in $(seq 200); do curl -fs "http://$a/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -200,7 +201,7 @@ for _ in $(seq "$rounds"); do
   api=$api2 mixed >>.bench/cart-mixed2.txt
 done
 mixed_row "" .bench/cart-mixed.txt
-mixed_row ", --cart-group-wait $gwait" .bench/cart-mixed2.txt
+mixed_row ", $api2_flags" .bench/cart-mixed2.txt
 
 # Group commit: commit_delay makes a committing backend wait (when
 # commit_siblings others are in a transaction) so that one WAL flush
@@ -216,12 +217,11 @@ echo "| POST /cart at $rate req/s, commit_delay = $delay µs (open loop; achieve
 psql -qX "$DATABASE_URL" -c "ALTER SYSTEM RESET commit_delay" -c "SELECT pg_reload_conf()" >/dev/null
 sleep 1
 
-# The API's own gathering on (--cart-group-wait: under load a group waits
-# for more adds).
+# The second API (BENCH_API2_FLAGS: by default, its gathering off).
 api=$api2 apipid=$api2pid
 g0=$(group)
 read -r ach p50 p99 p999 err sent a pg cpu cps < <(measured run_rate_post)
-echo "| POST /cart at $rate req/s, --cart-group-wait $gwait (open loop; achieved $ach, p99.9 $p999 ms; $(per_commit "$g0" "$(group)") adds per commit) | $ach | $p50 | $p99 | $err | $a | $pg | $cpu% | $cps |"
+echo "| POST /cart at $rate req/s, $api2_flags (open loop; achieved $ach, p99.9 $p999 ms; $(per_commit "$g0" "$(group)") adds per commit) | $ach | $p50 | $p99 | $err | $a | $pg | $cpu% | $cps |"
 echo
 echo "Carts afterwards: $(psql -qXAt "$url" -c "SELECT count(*) || ' sessions, ' || (SELECT coalesce(sum(count), 0) FROM elier_cart.items) || ' units' FROM elier_cart.carts"). CPU used is the API's and PostgreSQL's (not wrk's) over the run, as a share of all $(nproc) cores; a commit-bound run shows low CPU and few commits per flush, a CPU-bound one the reverse."
 echo

@@ -79,23 +79,30 @@ func TestParseCartFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.PrimaryURL != "postgres://primary/elier" || c.CartIdle != 30*24*time.Hour || len(c.TrustedProxies) != 2 ||
-		c.CartGroupWait != 0 || c.Mlock {
+		c.CartGroupWait != 5*time.Millisecond || c.CartGroupBusy != 0.75 || c.Mlock {
 		t.Errorf("defaults: %+v", c)
 	}
 	c, err = ParseFlags([]string{"--primary-url", "postgres://p2", "--cart-idle", "1h", "--cart-sweep", "5s",
-		"--trusted-proxies", "10.0.0.0/8, 192.168.1.7", "--cart-group-wait", "2ms", "--mlock"}, env, io.Discard)
+		"--trusted-proxies", "10.0.0.0/8, 192.168.1.7", "--cart-group-wait", "2ms", "--cart-group-busy", "0", "--mlock"}, env, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.PrimaryURL != "postgres://p2" || c.CartIdle != time.Hour || c.CartSweep != 5*time.Second ||
 		len(c.TrustedProxies) != 2 || c.TrustedProxies[1].String() != "192.168.1.7/32" ||
-		c.CartGroupWait != 2*time.Millisecond || !c.Mlock {
+		c.CartGroupWait != 2*time.Millisecond || c.CartGroupBusy != 0 || !c.Mlock {
 		t.Errorf("flags: %+v", c)
 	}
 	if c, _ = ParseFlags([]string{"--trusted-proxies", ""}, env, io.Discard); len(c.TrustedProxies) != 0 {
 		t.Errorf("--trusted-proxies '': %v", c.TrustedProxies)
 	}
 	// Run checks the configuration (check): a negative wait is refused there.
+	for _, b := range []string{"-0.1", "1.5"} {
+		if c, err := ParseFlags([]string{"--cart-group-busy", b}, env, io.Discard); err != nil {
+			t.Fatal(err)
+		} else if _, err := c.check(); err == nil || !strings.Contains(err.Error(), "--cart-group-busy") {
+			t.Errorf("--cart-group-busy %s: %v", b, err)
+		}
+	}
 	if c, err := ParseFlags([]string{"--cart-group-wait", "-1ms"}, env, io.Discard); err != nil {
 		t.Fatal(err)
 	} else if _, err := c.check(); err == nil || !strings.Contains(err.Error(), "--cart-group-wait") {

@@ -141,6 +141,11 @@ func Run(ctx context.Context, cfg Config) error {
 		trustedProxies: cfg.TrustedProxies,
 	}
 	s.batch = newBatcher(s.reader, s.base, cfg.DBTimeout)
+	var pressure *cpuPressure
+	if cfg.CartGroupWait > 0 && cfg.CartGroupBusy > 0 {
+		pressure = newCPUPressure(cfg.CartGroupBusy)
+		s.cart.GatherWhen(pressure.Busy)
+	}
 	s.router = s.routes().Handler
 	if !s.cors.any {
 		s.vary += ", " + fasthttp.HeaderOrigin
@@ -172,6 +177,9 @@ func Run(ctx context.Context, cfg Config) error {
 	watchers.Go(func() { s.pollLoop(watchCtx, cfg.PollInterval) })
 	watchers.Go(func() { s.listenLoop(watchCtx) })
 	watchers.Go(func() { s.sweepLoop(watchCtx, cfg.CartSweep) })
+	if pressure != nil {
+		watchers.Go(func() { pressure.run(watchCtx, 100*time.Millisecond) })
+	}
 	// Few workers make big batches: on a small machine a few statements of
 	// many lookups cost the database far less than many of a few each.
 	for range cfg.DBWorkers {

@@ -22,11 +22,13 @@ import (
 // one round trip, and the cost per batch (a commit, its WAL flush, its
 // wakeups) is shared by that many. A job that finds the batcher idle is
 // still taken at once: gather costs latency only under load, and at most
-// gather.
+// gather. With busy set, a runner gathers only while busy says so (the
+// machine's CPU is scarce): otherwise it takes what is queued at once.
 type batcher[J job] struct {
 	max, runners int
 	gather       time.Duration
-	do           func([]J) // runs a batch; run then signals each of its jobs done
+	busy         func() bool // nil: always
+	do           func([]J)   // runs a batch; run then signals each of its jobs done
 
 	mu      sync.Mutex
 	queue   []J
@@ -99,7 +101,7 @@ func (b *batcher[J]) run() {
 	var timer *time.Timer
 	for ran := false; ; ran = true {
 		b.mu.Lock()
-		if ran && b.gather > 0 && len(b.queue) > 0 && len(b.queue) < b.max {
+		if ran && b.gather > 0 && len(b.queue) > 0 && len(b.queue) < b.max && (b.busy == nil || b.busy()) {
 			timer = b.gatherMore(timer)
 		}
 		n := min(len(b.queue), b.max)

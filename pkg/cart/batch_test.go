@@ -17,19 +17,25 @@ type testJob struct {
 // TestBatcherGathers: a job that finds the batcher idle runs at once, in a
 // batch of its own; jobs queued while a batch runs wait for more (here for
 // as long as the test runs) and go as soon as the queue holds max; jobs
-// queued behind an idle-started batch without gather go as they are.
+// queued behind an idle-started batch without gather, or with gather while
+// busy says no, go as they are.
 func TestBatcherGathers(t *testing.T) {
+	yes, no := func() bool { return true }, func() bool { return false }
 	for _, tc := range []struct {
+		name   string
 		gather time.Duration
+		busy   func() bool
 		want   [][]string
 	}{
 		// The second batch waits for c, which comes 50 ms later, and is
 		// full with it.
-		{time.Minute, [][]string{{"a"}, {"b", "c"}}},
+		{"gather", time.Minute, nil, [][]string{{"a"}, {"b", "c"}}},
+		{"gather while busy", time.Minute, yes, [][]string{{"a"}, {"b", "c"}}},
 		// Without gather, b goes alone as soon as a is done.
-		{0, [][]string{{"a"}, {"b"}, {"c"}}},
+		{"no gather", 0, nil, [][]string{{"a"}, {"b"}, {"c"}}},
+		{"gather, not busy", time.Minute, no, [][]string{{"a"}, {"b"}, {"c"}}},
 	} {
-		t.Run(tc.gather.String(), func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			var b *batcher[*testJob]
 			var mu sync.Mutex
 			var batches [][]string
@@ -52,7 +58,7 @@ func TestBatcherGathers(t *testing.T) {
 					time.Sleep(time.Millisecond)
 				}
 			}
-			b = &batcher[*testJob]{max: 2, runners: 1, gather: tc.gather, do: func(jobs []*testJob) {
+			b = &batcher[*testJob]{max: 2, runners: 1, gather: tc.gather, busy: tc.busy, do: func(jobs []*testJob) {
 				mu.Lock()
 				var names []string
 				for _, j := range jobs {

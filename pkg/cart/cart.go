@@ -102,6 +102,12 @@ func NewStore(pool *pgxpool.Pool, idle, groupWait time.Duration) *Store {
 	return s
 }
 
+// GatherWhen makes the adds' gathering (groupWait) apply only while busy
+// returns true: under CPU pressure, where a commit saved is worth a few
+// milliseconds of an add's latency, and not on an otherwise idle server,
+// where it would only delay the add. Call it before the Store is used.
+func (s *Store) GatherWhen(busy func() bool) { s.adds.busy = busy }
+
 // ConfigurePool makes cfg fit for the cart: connections only to a server
 // that accepts writes (whatever target_session_attrs the URL names: a cart
 // read after a write must see it, so a standby will not do), and a
