@@ -108,8 +108,6 @@ func (e *env) reference(t *testing.T, dir string) *ref {
 	return r
 }
 
-// storedBody is the body of a stored document (pkg/stored): gunzipped
-// when it is gzip-coded, as it is otherwise.
 // itemOf is a product's item in GET /products: the contract's list item
 // is the product document without its last member, "features" (builds
 // store the document only).
@@ -122,6 +120,8 @@ func itemOf(t *testing.T, product []byte) []byte {
 	return append(head[:len(head):len(head)], '}') // a copy: product stays whole
 }
 
+// storedBody is the body of a stored document (pkg/stored): gunzipped
+// when it is gzip-coded, as it is otherwise.
 func storedBody(t *testing.T, b []byte) []byte {
 	t.Helper()
 	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {

@@ -25,18 +25,10 @@ var featuresKey = []byte(`,"features":[`)
 // storage format 5 on store the document only.
 func ListItem(dst, product []byte) ([]byte, error) {
 	start := len(dst)
-	if stored.Coded(product) {
-		plain, err := stored.Decode(dst, product)
-		if err != nil {
-			return dst, err
-		}
-		return cutItem(plain, start)
+	b, err := stored.Decode(dst, product) // appends product as it is when not coded
+	if err != nil {
+		return dst, err
 	}
-	return cutItem(append(dst, product...), start)
-}
-
-// cutItem cuts the product document in b[start:] down to its list item.
-func cutItem(b []byte, start int) ([]byte, error) {
 	i := bytes.Index(b[start:], featuresKey)
 	if i < 0 || b[start] != '{' {
 		return b[:start], fmt.Errorf("%w: no features member", ErrNoItem)
