@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -13,18 +14,35 @@ import (
 
 // cpuPressure says whether the machine's CPU is busy, from /proc/stat,
 // sampled every interval: the share of CPU time not idle (nor waiting on
-// I/O) over the last interval, against a threshold. The cart gathers its
-// adds into larger commits only while it is (--cart-group-busy): a commit
-// saved is then CPU given back to the catalogue; on an idle machine
-// gathering would only delay the add. Where /proc/stat cannot be read the
-// machine counts as busy: the gathering --cart-group-wait asks for.
+// I/O), averaged over about a second (pressureSmoothing), against a
+// threshold. The cart gathers its adds into larger commits only while it is
+// (--cart-group-busy): a commit saved is then CPU given back to the
+// catalogue; on an idle machine gathering would only delay the add. Where
+// /proc/stat cannot be read the machine counts as busy: the gathering
+// --cart-group-wait asks for.
+//
+// The verdict is smoothed and has hysteresis because gathering feeds back
+// into what it measures: it saves CPU, so a machine judged busy 100 ms at a
+// time (as it was at first) flipped to "not busy" in the stretches where
+// gathering had just worked, stopped gathering, and was busy again. Beside
+// the catalogue (wrk saturating the machine, 82-88% busy on average) that
+// left stretches ungathered: 11.1 adds a commit against 12-14 with
+// gathering always on (docs/BENCHMARKS.md).
 type cpuPressure struct {
-	threshold float64
-	busy      atomic.Bool
+	on, off float64 // the average at which gathering starts, and below which it stops
+	busy    atomic.Bool
 }
 
+// pressureSmoothing is the time constant of the busy share's moving
+// average: a burst shorter than this moves it little.
+const pressureSmoothing = time.Second
+
+// pressureHysteresis is how far below its threshold the average must fall
+// before a busy machine counts as idle again.
+const pressureHysteresis = 0.1
+
 func newCPUPressure(threshold float64) *cpuPressure {
-	p := &cpuPressure{threshold: threshold}
+	p := &cpuPressure{on: threshold, off: threshold - pressureHysteresis}
 	p.busy.Store(true)
 	return p
 }
@@ -32,11 +50,40 @@ func newCPUPressure(threshold float64) *cpuPressure {
 // Busy reports the last sample's verdict.
 func (p *cpuPressure) Busy() bool { return p.busy.Load() }
 
+// pressureAverage is the sampler's state: the busy share's moving average
+// and the verdict so far.
+type pressureAverage struct {
+	avg     float64
+	busy    bool
+	started bool
+}
+
+// step folds in one sample, the busy share over the last dt, and returns
+// the verdict: busy once the average reaches on, until it falls below off.
+// The first sample is the average.
+func (p *cpuPressure) step(a *pressureAverage, share float64, dt time.Duration) bool {
+	if !a.started {
+		a.avg, a.started = share, true
+	} else {
+		alpha := 1 - math.Exp(-float64(dt)/float64(pressureSmoothing))
+		a.avg += alpha * (share - a.avg)
+	}
+	switch {
+	case a.avg >= p.on:
+		a.busy = true
+	case a.avg < p.off:
+		a.busy = false
+	}
+	return a.busy
+}
+
 // run samples until ctx ends.
 func (p *cpuPressure) run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	prevBusy, prevTotal, err := cpuTimes()
+	prevAt := time.Now()
+	var a pressureAverage
 	for err == nil {
 		select {
 		case <-ctx.Done():
@@ -47,8 +94,9 @@ func (p *cpuPressure) run(ctx context.Context, interval time.Duration) {
 		if b, tot, err = cpuTimes(); err != nil || tot <= prevTotal {
 			continue
 		}
-		p.busy.Store(float64(b-prevBusy)/float64(tot-prevTotal) >= p.threshold)
-		prevBusy, prevTotal = b, tot
+		now := time.Now()
+		p.busy.Store(p.step(&a, float64(b-prevBusy)/float64(tot-prevTotal), now.Sub(prevAt)))
+		prevBusy, prevTotal, prevAt = b, tot, now
 	}
 	p.busy.Store(true)
 }

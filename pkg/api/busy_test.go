@@ -55,3 +55,71 @@ func TestCPUPressure(t *testing.T) {
 		}
 	}
 }
+
+// TestPressureSmoothing feeds the sampler's average series of 100-ms busy
+// shares: a machine that is busy on average stays busy through its idle
+// dips (the hysteresis), one that is not is not made busy by a burst, and
+// a sustained change of load changes the verdict within a few seconds.
+func TestPressureSmoothing(t *testing.T) {
+	const dt = 100 * time.Millisecond
+	repeat := func(n int, shares ...float64) []float64 {
+		var out []float64
+		for range n {
+			out = append(out, shares...)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name   string
+		shares []float64
+		want   []bool // the verdict after each sample, nil: not checked until last
+		last   bool
+		steady bool // the verdict is last from the first sample on
+	}{
+		{name: "saturated with dips", shares: append([]float64{0.9}, repeat(50, 0.95, 0.6, 0.9, 0.7)...), last: true, steady: true},
+		{name: "moderate load with bursts", shares: append([]float64{0.5}, repeat(50, 0.4, 0.9, 0.5, 0.6)...), last: false, steady: true},
+		{name: "moderate load", shares: repeat(100, 0.55), last: false},
+		{name: "a burst on a moderate load", shares: append(append(repeat(30, 0.55), repeat(3, 1)...), repeat(5, 0.55)...), last: false},
+		{name: "load rises", shares: append(repeat(30, 0.5), repeat(40, 0.95)...), last: true},
+		{name: "load falls", shares: append(repeat(30, 0.95), repeat(40, 0.4)...), last: false},
+		{name: "first sample decides", shares: []float64{0.8}, want: []bool{true}, last: true},
+		{name: "just under the threshold", shares: repeat(100, 0.74), last: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newCPUPressure(0.75)
+			var a pressureAverage
+			var got bool
+			for i, s := range tc.shares {
+				got = p.step(&a, s, dt)
+				if tc.want != nil && got != tc.want[i] {
+					t.Fatalf("sample %d (%v): busy %v, want %v", i, s, got, tc.want[i])
+				}
+				if tc.steady && got != tc.last {
+					t.Fatalf("sample %d (%v): busy %v, want %v throughout (average %.3f)", i, s, got, tc.last, a.avg)
+				}
+			}
+			if got != tc.last {
+				t.Errorf("after %d samples: busy %v, want %v (average %.3f)", len(tc.shares), got, tc.last, a.avg)
+			}
+		})
+	}
+	// Without hysteresis, an average hovering about the threshold would
+	// flip with every sample; with it, the verdict holds.
+	p := newCPUPressure(0.75)
+	a := pressureAverage{avg: 0.8, busy: true, started: true}
+	flips := 0
+	prev := true
+	for i := range 100 {
+		s := 0.7
+		if i%2 == 0 {
+			s = 0.8
+		}
+		if got := p.step(&a, s, dt); got != prev {
+			flips++
+			prev = got
+		}
+	}
+	if flips != 0 {
+		t.Errorf("an average hovering at %.2f flipped %d times", a.avg, flips)
+	}
+}
