@@ -632,7 +632,7 @@ ENV
 # /styles, a quarter each the product and /related. A failure is a transport
 # error or any status but 200, 304 and 404.
 
-TEST_SCENARIOS=${TEST_SCENARIOS:-a b1 b2 c d d-inc f-sync f-async g s x-failsafe x-plain}
+TEST_SCENARIOS=${TEST_SCENARIOS:-a b1 b2 c d d-inc d-apply f-sync f-async g s x-failsafe x-plain}
 TEST_RATE=${TEST_RATE:-1000}
 TEST_CONNS=${TEST_CONNS:-64}
 CART_RATE=${CART_RATE:-100}          # cart adds a second through nginx, during (f), (s), (x)
@@ -1092,6 +1092,49 @@ scenario_d_inc() {
   result "$v" "(d-inc) incremental load ($LAG_PRODUCTS products, $(jq -r '"\(.kind): \(.products.changed) changed, \(.products.added) added, \(.products.removed) removed, \(.documents) documents written"' "$sum"), ${secs} s, ${wal} MiB of WAL, synchronous_mode=$PATRONI_SYNCHRONOUS_MODE): $(jq -r '"max replay lag \(.max_replay_lag_seconds) s (target <= 0.1 s; write \(.max_write_lag_seconds) s, flush \(.max_flush_lag_seconds) s), max \(.max_replay_lag_bytes) bytes behind, \(.commits_seen) commits replayed, each seen on the standby at most \(.max_commit_replay_delay_seconds*1000|round/1000) s after its commit on the leader, \(.samples) samples every 100 ms"' "$res/d-inc-lag.json")"
 }
 
+# (d-apply) a load returns only once the synchronous standby serves its
+# build: after the swap the loader commits one more transaction with
+# synchronous_commit = remote_apply (await_standbys in sql/builds.sql). With
+# the standby's replay paused, a full load of the cluster's export must
+# reach that wait (its session waiting on SyncRep) with its build already
+# live on the leader, and still be there seconds later while the standby
+# serves the old build; once replay resumes the load returns, exit 0, and
+# the standby serves the new build.
+loader_syncrep() { # waiting on the synchronous standby: the loader's sessions
+  [ "$(psql_at "SELECT count(*) FROM pg_stat_activity WHERE usename = '$PG_OWNER_USER' AND wait_event = 'SyncRep'")" -gt 0 ]
+}
+scenario_d_apply() {
+  local s url before live during after pid rc waiting=no t0 secs v=PASS
+  if [ "$PATRONI_SYNCHRONOUS_MODE" != true ]; then
+    result INFO "(d-apply) not run: synchronous_mode=$PATRONI_SYNCHRONOUS_MODE (a load waits only for synchronous standbys)"
+    return
+  fi
+  s=$(other "$(leader)")
+  url=$(member_url "$s")
+  wait_for 300 "the standby to catch up" replica_caught_up "$s"
+  before=$(live_build)
+  # Patroni resumes a paused replay at its next loop, unless it is paused
+  # itself (maintenance mode: it then changes nothing in the cluster).
+  cmd_patronictl pause --wait >/dev/null
+  psql_url "$url" "SELECT pg_wal_replay_pause()" >/dev/null
+  etl_load "$export_dir" --full --max-shrink 1 >"$res/d-apply-load.log" 2>&1 &
+  pid=$!
+  bg_pids+=("$pid")
+  local deadline=$((SECONDS + 120))
+  until loader_syncrep || [ "$SECONDS" -ge "$deadline" ] || ! kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  sleep 3
+  kill -0 "$pid" 2>/dev/null && loader_syncrep && waiting=yes
+  live=$(live_build) during=$(live_build_url "$url")
+  psql_url "$url" "SELECT pg_wal_replay_resume()" >/dev/null
+  t0=$EPOCHREALTIME
+  if wait "$pid"; then rc=0; else rc=$?; fi
+  secs=$(since "$t0")
+  after=$(live_build_url "$url")
+  cmd_patronictl resume --wait >/dev/null
+  { [ "$waiting" = yes ] && [ "$live" -gt "$before" ] && [ "$during" = "$before" ] && [ "$rc" = 0 ] && [ "$after" = "$live" ]; } || v=FAIL
+  result "$v" "(d-apply) full load with the standby's replay paused: the loader waiting on the synchronous standby 3 s after it began to: $waiting, build $live live on the leader meanwhile, the standby serving build $during (before the load: $before); replay resumed, the load returned $secs s later, exit $rc, the standby serving build $after"
+}
+
 test_cleanup() {
   local p
   for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -1141,13 +1184,14 @@ cmd_test() {
     c) say "scenario (c): the standby stopped under load"; scenario_c ;;
     d) say "scenario (d): replication lag during a full rebuild"; scenario_d ;;
     d-inc) say "scenario (d-inc): replication lag during an incremental load"; scenario_d_inc ;;
+    d-apply) say "scenario (d-apply): a load returns once the synchronous standby serves its build"; scenario_d_apply ;;
     f-sync) say "scenario (f-sync): the leader killed, synchronous_mode"; scenario_f f-sync true ;;
     f-async) say "scenario (f-async): the leader killed, asynchronous replication"; scenario_f f-async false ;;
     g) say "scenario (g): the leader killed during elier-etl load"; scenario_g ;;
     s) say "scenario (s): patronictl switchover under load"; scenario_s ;;
     x-failsafe) say "scenario (x-failsafe): etcd lost, failsafe_mode on"; scenario_x x-failsafe true ;;
     x-plain) say "scenario (x-plain): etcd lost, failsafe_mode off"; scenario_x x-plain false ;;
-    *) die "unknown scenario $sc (TEST_SCENARIOS: a b1 b2 c d d-inc f-sync f-async g s x-failsafe x-plain)" ;;
+    *) die "unknown scenario $sc (TEST_SCENARIOS: a b1 b2 c d d-inc d-apply f-sync f-async g s x-failsafe x-plain)" ;;
     esac
   done
   {

@@ -91,7 +91,29 @@ func Rollback(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 		return 0, fmt.Errorf("build %d was made by an earlier release (storage format %d, this one serves %d): %w",
 			id, format, Format, ErrNoPrevious)
 	}
-	return id, swap(ctx, lock.conn, id, schema, nil)
+	if err := swap(ctx, lock.conn, id, schema, nil); err != nil {
+		return 0, err
+	}
+	// The rollback is committed: a wait for the standbys cut short (the
+	// command stopped, the leader lost) changes nothing about it, and they
+	// apply it regardless.
+	_ = awaitStandbys(ctx, lock.conn, q)
+	return id, nil
+}
+
+// awaitStandbys returns once the synchronous standbys, if the server names
+// any, have applied what was committed before it (the swap just made), so
+// that a load or rollback that returns has its catalogue served by them
+// (await_standbys in sql/builds.sql).
+func awaitStandbys(ctx context.Context, conn *pgxpool.Conn, q map[string]string) error {
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, q["await_standbys"])
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for the synchronous standbys to apply the swap: %w", err)
+	}
+	return nil
 }
 
 // prewarm reads the build's documents and their index into shared_buffers
