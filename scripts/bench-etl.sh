@@ -178,6 +178,12 @@ run_rounds() {
       "$(field "$work/$server-$r-full.json" 's["peak_rss_bytes"]')" \
       "$(field "$work/$server-$r-full.json" 's.get("kind", "full")')" >>"$rec"
     if [ "$incremental" = 1 ]; then
+      # Untimed: the live revision 0 as a scheduled load meets it, hours
+      # after it went live, vacuumed. Without this, autovacuum (its one-minute
+      # naptime after the full build) vacuumed the new build's 2.4 GB during
+      # some rounds' incremental loads and not others'. scripts/cluster.sh's
+      # d-inc does the same.
+      q "$url" "VACUUM (ANALYZE)"
       read -r s w < <(load "$url" "$dir1" "$server-$r-incr")
       printf '%s\t%s\tincremental\t%s\t%s\t%s\t%s\t%s\n' "$server" "$r" "$s" "$w" \
         "$(field "$work/$server-$r-incr.json" 's["peak_rss_bytes"]')" \
@@ -258,7 +264,8 @@ print("Each round runs back to back%s: the floor, the full build%s; a CHECKPOINT
       (" in an empty database of its own (BENCH_FRESH=1: the full build is the first load)" if fresh else
        " in one database shared by all rounds (BENCH_FRESH=0: a later round's full build replaces a live"
        " catalogue, and its incremental load retires the previous round's lineage)",
-       ", the incremental load of revision 1 over the live revision 0 and the floor of revision 1" if incremental else ""))
+       ", a VACUUM (ANALYZE) (untimed: revision 0 settled, as a live build is when the next export"
+       " arrives), the incremental load of revision 1 over the live revision 0 and the floor of revision 1" if incremental else ""))
 print()
 print("| server | settings (shared_buffers, maintenance_work_mem, work_mem, max_wal_size, synchronous_commit) | PostgreSQL |")
 print("|---|---|---|")
