@@ -26,14 +26,16 @@ SELECT id, coalesce(docs_schema, schema_name), format FROM elier.builds WHERE st
 -- the swap included, and makes them report that at once (remote_apply's
 -- feedback; otherwise a standby tells the leader what it applied only with
 -- its next status message). The transactional message (prefix elier,
--- for any logical decoding consumer to ignore) is what makes the
+-- "<database> build <$1>", the build just made live, for any logical
+-- decoding consumer to use or ignore) is what makes the
 -- transaction wait: a commit waits for its standbys only when the
 -- transaction wrote WAL before its commit record, which an xid alone does
 -- not. Not the swap's own commit: a transaction
 -- waiting for its standbys still holds its locks and is not yet visible on
 -- the leader, and the swap holds the view's lock, which every reader
 -- there needs. Without synchronous standbys: one local WAL flush.
-SELECT set_config('synchronous_commit', 'remote_apply', true), pg_logical_emit_message(true, 'elier', 'swap');
+SELECT set_config('synchronous_commit', 'remote_apply', true),
+       pg_logical_emit_message(true, 'elier', current_database() || ' build ' || $1::bigint);
 -- name: previous_of
 -- The previous build, its docs schema and format, when there is one.
 SELECT id, coalesce(docs_schema, schema_name), format FROM elier.builds WHERE state = 'previous';

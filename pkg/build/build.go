@@ -494,7 +494,7 @@ func (r *run) swap(ctx context.Context) error {
 	r.ok = true
 	r.sum.Seconds.Swap = time.Since(t).Seconds()
 	r.log.Info("build live", "docs_schema", r.docsSchema, "swap_seconds", r.sum.Seconds.Swap)
-	if err := awaitStandbys(ctx, r.lock.conn, r.lock.q); err != nil {
+	if err := awaitStandbys(ctx, r.lock.conn, r.lock.q, r.id); err != nil {
 		// Live all the same: the standbys apply it regardless.
 		r.log.Warn("the build is live; the synchronous standbys' confirmation did not come", "err", err)
 	}

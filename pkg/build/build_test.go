@@ -633,6 +633,63 @@ func TestRollbackAndIfChanged(t *testing.T) {
 	}
 }
 
+// TestSwapIsFollowedByAStandbyWait: after its swap, a load and a rollback
+// each commit a transaction of their own that writes WAL, a logical message
+// naming the database and the build made live, with synchronous_commit =
+// remote_apply. The WAL is what makes such a commit wait for synchronous
+// standbys: one that only took an xid would not (that was this code's first
+// version). The wait itself needs a standby: scenario d-apply of make
+// cluster-test. Read here from the WAL itself, with pg_walinspect.
+func TestSwapIsFollowedByAStandbyWait(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t)
+	if _, err := pool.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_walinspect"); err != nil {
+		t.Fatal(err)
+	}
+	var start, db string
+	if err := pool.QueryRow(ctx, "SELECT pg_current_wal_flush_lsn()::text, current_database()").Scan(&start, &db); err != nil {
+		t.Fatal(err)
+	}
+	first := mustRebuild(t, pool, fixtureDir)
+	second := mustRebuild(t, pool, fixtureDir)
+	if _, err := Rollback(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	// pg_walinspect reads up to the WAL flushed so far: a commit of this
+	// test's own, synchronous, flushes what the loads wrote whatever they
+	// did. Messages of other tests' databases are in the same WAL.
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = on; CREATE TEMP TABLE flushed () ON COMMIT DROP")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	descs := queryStrings(t, pool, `SELECT description FROM pg_get_wal_records_info_till_end_of_wal('`+start+`')
+		WHERE resource_manager = 'LogicalMessage' ORDER BY start_lsn`)
+	var got []int64
+	for _, d := range descs {
+		for _, id := range []int64{first.BuildID, second.BuildID} {
+			if strings.HasPrefix(d, `transactional, prefix "elier"`) && strings.HasSuffix(d, hexBytes(fmt.Sprintf("%s build %d", db, id))) {
+				got = append(got, id)
+			}
+		}
+	}
+	if want := []int64{first.BuildID, second.BuildID, first.BuildID}; !slices.Equal(got, want) {
+		t.Errorf("the swaps' messages name builds %v, want %v (logical messages in the WAL: %q)", got, want, descs)
+	}
+}
+
+// hexBytes is how pg_walinspect shows a logical message's payload.
+func hexBytes(s string) string {
+	parts := make([]string, len(s))
+	for i := range len(s) {
+		parts[i] = fmt.Sprintf("%02X", s[i])
+	}
+	return strings.Join(parts, " ")
+}
+
 // TestDirtyCorpus loads the loader's dirty corpus end to end and checks the
 // reject files against the corpus's expectations.
 func TestDirtyCorpus(t *testing.T) {

@@ -97,17 +97,17 @@ func Rollback(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 	// The rollback is committed: a wait for the standbys cut short (the
 	// command stopped, the leader lost) changes nothing about it, and they
 	// apply it regardless.
-	_ = awaitStandbys(ctx, lock.conn, q)
+	_ = awaitStandbys(ctx, lock.conn, q, id)
 	return id, nil
 }
 
 // awaitStandbys returns once the synchronous standbys, if the server names
-// any, have applied what was committed before it (the swap just made), so
-// that a load or rollback that returns has its catalogue served by them
-// (await_standbys in sql/builds.sql).
-func awaitStandbys(ctx context.Context, conn *pgxpool.Conn, q map[string]string) error {
+// any, have applied what was committed before it (the swap that made build
+// id live), so that a load or rollback that returns has its catalogue served
+// by them (await_standbys in sql/builds.sql).
+func awaitStandbys(ctx context.Context, conn *pgxpool.Conn, q map[string]string, id int64) error {
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, q["await_standbys"])
+		_, err := tx.Exec(ctx, q["await_standbys"], id)
 		return err
 	})
 	if err != nil {
