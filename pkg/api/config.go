@@ -96,8 +96,10 @@ func DefaultConfig() Config {
 		CartSweep:          time.Minute,
 		// Under CPU pressure an add waits up to 5 ms for others to share
 		// its commit (groups of 12-14 instead of 4-5 at 2,000 adds/s beside
-		// the catalogue: about half the CPU an add); on a machine less
-		// than 75% busy it never waits (docs/BENCHMARKS.md, the cart).
+		// the catalogue: about half the CPU an add); on a machine whose
+		// CPU is not that busy (a one-second average of 75% starts it,
+		// under 65% stops it: busy.go) it never waits (docs/BENCHMARKS.md,
+		// the cart).
 		CartGroupWait: 5 * time.Millisecond,
 		CartGroupBusy: 0.75,
 		// A commit waiting for its WAL flush holds a connection but no CPU,

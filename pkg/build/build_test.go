@@ -668,10 +668,10 @@ func TestSwapIsFollowedByAStandbyWait(t *testing.T) {
 	}
 	descs := queryStrings(t, pool, `SELECT description FROM pg_get_wal_records_info_till_end_of_wal('`+start+`')
 		WHERE resource_manager = 'LogicalMessage' ORDER BY start_lsn`)
-	var got []int64
+	var got []int64 // the payload as pg_walinspect shows it: hex bytes, space-separated ("% X")
 	for _, d := range descs {
 		for _, id := range []int64{first.BuildID, second.BuildID} {
-			if strings.HasPrefix(d, `transactional, prefix "elier"`) && strings.HasSuffix(d, hexBytes(fmt.Sprintf("%s build %d", db, id))) {
+			if strings.HasPrefix(d, `transactional, prefix "elier"`) && strings.HasSuffix(d, fmt.Sprintf("% X", fmt.Sprintf("%s build %d", db, id))) {
 				got = append(got, id)
 			}
 		}
@@ -679,15 +679,6 @@ func TestSwapIsFollowedByAStandbyWait(t *testing.T) {
 	if want := []int64{first.BuildID, second.BuildID, first.BuildID}; !slices.Equal(got, want) {
 		t.Errorf("the swaps' messages name builds %v, want %v (logical messages in the WAL: %q)", got, want, descs)
 	}
-}
-
-// hexBytes is how pg_walinspect shows a logical message's payload.
-func hexBytes(s string) string {
-	parts := make([]string, len(s))
-	for i := range len(s) {
-		parts[i] = fmt.Sprintf("%02X", s[i])
-	}
-	return strings.Join(parts, " ")
 }
 
 // TestDirtyCorpus loads the loader's dirty corpus end to end and checks the
