@@ -387,7 +387,7 @@ func wantDoc(t *testing.T, p *pgxpool.Pool, doc string, id int, parts ...string)
 	if err := p.QueryRow(context.Background(), "SELECT "+doc+" FROM elier.docs WHERE id = $1", id).Scan(&raw); err != nil {
 		t.Fatalf("%s of product %d: %v", doc, id, err)
 	}
-	body := string(storedBody(t, raw))
+	body := string(storedBody(t, p, raw))
 	for _, part := range parts {
 		if !strings.Contains(body, part) {
 			t.Errorf("%s of product %d lacks %s: %.300s", doc, id, part, body)
@@ -401,7 +401,7 @@ func wantNotDoc(t *testing.T, p *pgxpool.Pool, doc string, id int, part string) 
 	if err := p.QueryRow(context.Background(), "SELECT "+doc+" FROM elier.docs WHERE id = $1", id).Scan(&raw); err != nil {
 		t.Fatal(err)
 	}
-	body := string(storedBody(t, raw))
+	body := string(storedBody(t, p, raw))
 	if strings.Contains(body, part) {
 		t.Errorf("%s of product %d holds %s", doc, id, part)
 	}

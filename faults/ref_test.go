@@ -17,6 +17,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/elier/catalogue/internal/pgtest"
 )
 
 // ref is what the API must answer for one export: every document the load
@@ -63,6 +65,12 @@ func (e *env) reference(t *testing.T, dir string) *ref {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
+	// Dictionaries are read on a second connection: conn streams the rows.
+	dicts, err := pgx.Connect(ctx, e.refDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dicts.Close(context.Background())
 	rows, err := conn.Query(ctx, "SELECT id, product, styles, related FROM elier.docs ORDER BY id")
 	if err != nil {
 		t.Fatalf("reading the reference of %s: %v", dir, err)
@@ -75,12 +83,12 @@ func (e *env) reference(t *testing.T, dir string) *ref {
 		if err := rows.Scan(&id, &product, &styles, &related); err != nil {
 			t.Fatal(err)
 		}
-		body := storedBody(t, product)
+		body := storedBody(t, dicts, product)
 		items = append(items, itemOf(t, body))
 		n := strconv.Itoa(int(id))
 		r.docs["p-"+n] = docOf(body)
-		r.docs["s-"+n] = docOf(storedBody(t, styles))
-		r.docs["r-"+n] = docOf(storedBody(t, related))
+		r.docs["s-"+n] = docOf(storedBody(t, dicts, styles))
+		r.docs["r-"+n] = docOf(storedBody(t, dicts, related))
 		r.maxID = max(r.maxID, id)
 	}
 	if err := rows.Err(); err != nil {
@@ -120,14 +128,13 @@ func itemOf(t *testing.T, product []byte) []byte {
 	return append(head[:len(head):len(head)], '}') // a copy: product stays whole
 }
 
-// storedBody is the body of a stored document (pkg/stored): gunzipped
-// when it is gzip-coded, as it is otherwise.
-func storedBody(t *testing.T, b []byte) []byte {
+// storedBody is the body of a stored document (pkg/stored), decoded
+// independently of it (pgtest.Body): gunzipped when it is gzip-coded,
+// unpacked with its dictionary, read through db, when it is packed, as it
+// is otherwise.
+func storedBody(t *testing.T, db pgtest.Querier, b []byte) []byte {
 	t.Helper()
-	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
-		return b
-	}
-	p, err := gunzip(b)
+	p, err := pgtest.Body(context.Background(), db, b)
 	if err != nil {
 		t.Fatalf("a stored document does not decode: %v", err)
 	}

@@ -59,6 +59,54 @@ CREATE TABLE IF NOT EXISTS elier.list_ids (
     PRIMARY KEY (build_id, chunk)
 );
 
+-- The dictionary each lineage's product documents are packed with
+-- (pkg/stored, storage format 6), id the lineage's full build: a packed
+-- document names it. Readers load it once; a lineage's dictionary goes
+-- when its schema does (sql/dicts.sql, debris_dicts).
+CREATE TABLE IF NOT EXISTS elier.dicts (
+    id          bigint PRIMARY KEY,
+    docs_schema text   NOT NULL UNIQUE,
+    dict        bytea  NOT NULL
+);
+
+-- The length of a stored document as readers get it: a packed one's
+-- (pkg/stored: 0x00, a uvarint dictionary id, then an S2 block, which
+-- starts with the body's length as a uvarint) is its body's, unpacked;
+-- any other's, its own. What a load's stored_bytes counts.
+-- Created once, not replaced: the role that runs a later load may not own it
+-- (a change to it takes a new name).
+DO $do$
+BEGIN
+    IF to_regprocedure('elier.body_length(bytea)') IS NULL THEN
+        CREATE FUNCTION elier.body_length(b bytea) RETURNS bigint
+        LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+        DECLARE
+            i     integer := 1;
+            c     integer;
+            n     bigint := 0;
+            shift integer := 0;
+        BEGIN
+            IF length(b) < 3 OR get_byte(b, 0) <> 0 THEN
+                RETURN length(b);
+            END IF;
+            WHILE i < length(b) AND get_byte(b, i) >= 128 LOOP -- the dictionary id
+                i := i + 1;
+            END LOOP;
+            i := i + 1;
+            WHILE i < length(b) AND shift < 63 LOOP
+                c := get_byte(b, i);
+                n := n | ((c & 127)::bigint << shift);
+                EXIT WHEN c < 128;
+                shift := shift + 7;
+                i := i + 1;
+            END LOOP;
+            RETURN n;
+        END
+        $fn$;
+    END IF;
+END
+$do$;
+
 -- At most one live and one previous build.
 CREATE UNIQUE INDEX IF NOT EXISTS builds_one_live ON elier.builds ((true)) WHERE state = 'live';
 CREATE UNIQUE INDEX IF NOT EXISTS builds_one_previous ON elier.builds ((true)) WHERE state = 'previous';

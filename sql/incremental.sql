@@ -56,7 +56,8 @@ DELETE FROM {{docs_schema}}.ends WHERE until <= $1;
 -- name: ended_bytes
 -- The stored bytes of the base's versions that end at this build ($1 and
 -- $2: their ids and since, side by side, as in supersede): what the live
--- catalogue loses of them (read by primary key, before the swap).
-SELECT coalesce(sum(octet_length(d.product) + octet_length(d.styles) + octet_length(d.related)), 0)::bigint
+-- catalogue loses of them (read by primary key, before the swap). A packed
+-- product document counts as the body readers unpack (elier.body_length).
+SELECT coalesce(sum(elier.body_length(d.product) + octet_length(d.styles) + octet_length(d.related)), 0)::bigint
 FROM unnest($1::integer[], $2::bigint[]) AS v(id, since)
 JOIN {{docs_schema}}.docs d ON d.id = v.id AND d.since = v.since;

@@ -5,6 +5,10 @@
 // plain) and the speed of gzip (klauspost/compress, the levels given),
 // brotli (andybalholm/brotli) and the time to decode gzip. It decides
 // pkg/stored's Level and MinCoded (docs/BENCHMARKS.md, "Stored coding").
+// With a dictionary learnt, as a build learns it, from the first
+// stored.DictSamples documents of each kind: pkg/stored's packed form (S2)
+// and zstd's fastest level, and the time to unpack (docs/BENCHMARKS.md,
+// "Product documents packed").
 //
 //	go run ./bench/coding -url "$DATABASE_URL" [-n 20000]
 package main
@@ -20,7 +24,9 @@ import (
 
 	"github.com/andybalholm/brotli"
 	"github.com/jackc/pgx/v5"
+	"github.com/klauspost/compress/dict"
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/elier/catalogue/pkg/readmodel"
 	"github.com/elier/catalogue/pkg/stored"
@@ -70,6 +76,9 @@ func main() {
 			w := brotli.NewWriterLevel(nil, lvl)
 			row(fmt.Sprintf("brotli %d", lvl), func(b *bytes.Buffer, d []byte) { w.Reset(b); w.Write(d); w.Close() })
 		}
+		if len(docs) > stored.DictSamples {
+			packed(docs, row)
+		}
 		enc := stored.NewEncoder()
 		coded := make([][]byte, len(docs))
 		for i, d := range docs {
@@ -87,8 +96,46 @@ func main() {
 	}
 }
 
-// read returns the first n documents of column col of the live build, as
-// bodies (stored forms decoded).
+// packed adds the rows of a dictionary learnt from docs' first
+// stored.DictSamples: pkg/stored's packed form, zstd's fastest level with
+// a dictionary of the same samples, and unpacking.
+func packed(docs [][]byte, row func(string, func(*bytes.Buffer, []byte))) {
+	d, err := stored.TrainDict(1, docs[:stored.DictSamples])
+	if err != nil || d == nil {
+		log.Fatalf("learning a dictionary: %v", err)
+	}
+	var out []byte
+	row(fmt.Sprintf("packed (S2, %d-byte dictionary)", len(d.Bytes())), func(b *bytes.Buffer, doc []byte) {
+		out = d.Append(out[:0], doc)
+		b.Write(out)
+	})
+	zd, err := dict.BuildZstdDict(docs[:stored.DictSamples], dict.Options{MaxDictSize: 16 << 10, HashBytes: 6, ZstdDictID: 1, ZstdLevel: zstd.SpeedFastest})
+	if err != nil {
+		log.Fatalf("learning a zstd dictionary: %v", err)
+	}
+	zw, err := zstd.NewWriter(nil, zstd.WithEncoderDict(zd), zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(false))
+	if err != nil {
+		log.Fatal(err)
+	}
+	row(fmt.Sprintf("zstd fastest (%d-byte dictionary)", len(zd)), func(b *bytes.Buffer, doc []byte) {
+		out = zw.EncodeAll(doc, out[:0])
+		b.Write(out)
+	})
+	pk := make([][]byte, len(docs))
+	for i, doc := range docs {
+		pk[i] = d.Append(nil, doc)
+	}
+	var p []byte
+	i := 0
+	row("unpacking pkg/stored's packed form", func(b *bytes.Buffer, doc []byte) {
+		if p, err = d.Unpack(p[:0], pk[i]); err != nil && stored.Packed(pk[i]) {
+			log.Fatalf("unpacking: %v", err)
+		}
+		i++
+		b.Write(doc)
+	})
+}
+
 // read returns the first n bodies of a column of elier.docs, decoded;
 // list_item, which builds do not store, is cut from the product documents
 // as readers do.
@@ -101,12 +148,17 @@ func read(ctx context.Context, conn *pgx.Conn, col string, n int) ([][]byte, err
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	raw, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		return nil, err
+	}
+	dicts := map[int64]*stored.Dict{}
 	var docs [][]byte
-	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
-			return nil, err
+	for _, b := range raw {
+		if stored.Packed(b) {
+			if b, err = unpack(ctx, conn, dicts, b); err != nil {
+				return nil, err
+			}
 		}
 		decode := stored.Decode
 		if col == "list_item" {
@@ -118,5 +170,23 @@ func read(ctx context.Context, conn *pgx.Conn, col string, n int) ([][]byte, err
 		}
 		docs = append(docs, body)
 	}
-	return docs, rows.Err()
+	return docs, nil
+}
+
+// unpack unpacks a packed document with its dictionary from elier.dicts.
+func unpack(ctx context.Context, conn *pgx.Conn, dicts map[int64]*stored.Dict, b []byte) ([]byte, error) {
+	id, err := stored.PackedDict(b)
+	if err != nil {
+		return nil, err
+	}
+	if dicts[id] == nil {
+		var raw []byte
+		if err := conn.QueryRow(ctx, "SELECT dict FROM elier.dicts WHERE id = $1", id).Scan(&raw); err != nil {
+			return nil, fmt.Errorf("dictionary %d: %w", id, err)
+		}
+		if dicts[id], err = stored.NewDict(id, raw); err != nil {
+			return nil, err
+		}
+	}
+	return dicts[id].Unpack(nil, b)
 }

@@ -417,9 +417,9 @@ func newDocument(ctx context.Context, conn *pgx.Conn, m []string, after int64, e
 		if err != nil {
 			return b, nil, err
 		}
-		// Stored coded (pkg/stored); the proxy's answers are compared
-		// decoded (Go's client asks for gzip and decodes it).
-		body, err = stored.Decode(nil, body)
+		// Stored coded or packed (pkg/stored); the proxy's answers are
+		// compared decoded (Go's client asks for gzip and decodes it).
+		body, err = storedBody(ctx, conn, body)
 		return b, body, err
 	}
 	b, before, err := read()
@@ -580,4 +580,25 @@ func connsCmd(ctx context.Context, args []string) (map[string]int, error) {
 	var n int
 	err = conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'elier-api'").Scan(&n)
 	return map[string]int{"elier_api_sessions": n}, err
+}
+
+// storedBody is the body of a stored document: gzip-decoded, unpacked
+// with its lineage's dictionary (read from elier.dicts), or as it is.
+func storedBody(ctx context.Context, conn *pgx.Conn, b []byte) ([]byte, error) {
+	if !stored.Packed(b) {
+		return stored.Decode(nil, b)
+	}
+	id, err := stored.PackedDict(b)
+	if err != nil {
+		return nil, err
+	}
+	var raw []byte
+	if err := conn.QueryRow(ctx, "SELECT dict FROM elier.dicts WHERE id = $1", id).Scan(&raw); err != nil {
+		return nil, fmt.Errorf("dictionary %d: %w", id, err)
+	}
+	d, err := stored.NewDict(id, raw)
+	if err != nil {
+		return nil, err
+	}
+	return d.Unpack(nil, b)
 }

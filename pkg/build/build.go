@@ -48,7 +48,8 @@ var (
 //	3  with h_input and each version's sku ids
 //	4  documents stored coded (pkg/stored), as bytea
 //	5  no list items: readers cut each from its product document
-const Format = 5
+//	6  product documents packed with their lineage's dictionary (elier.dicts)
+const Format = 6
 
 // servable says whether a build of the given storage format can be served
 // (and so rolled back to): format 2 lacks only what loads use (h_input,
@@ -331,6 +332,14 @@ func (r *run) documents(ctx context.Context) error {
 		return fmt.Errorf("creating the build's schema: %w", err)
 	}
 	if err := job.create(ctx); err != nil {
+		return err
+	}
+	lineage := r.schema
+	if r.inc {
+		lineage = r.base.docsSchema
+	}
+	var err error
+	if job.pack, err = newPacker(ctx, r.pool, r.id, r.inc, lineage); err != nil {
 		return err
 	}
 	if r.opts.OnOpen != nil {

@@ -2,12 +2,11 @@ package build
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
+	"crypto/md5"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,27 +104,21 @@ func doc(t *testing.T, pool *pgxpool.Pool, column string, id int) string {
 	if err != nil {
 		t.Fatalf("reading %s of product %d: %v", column, id, err)
 	}
-	s := plainOf(t, b)
+	s := plainOf(t, pool, b)
 	if !json.Valid([]byte(s)) {
 		t.Fatalf("%s of product %d is not valid JSON: %s", column, id, s)
 	}
 	return s
 }
 
-// plainOf is the body of a stored document: decoded with the standard
-// library's gzip when it is coded, independently of pkg/stored.
-func plainOf(t *testing.T, b []byte) string {
+// plainOf is the body of a stored document, decoded independently of
+// pkg/stored (pgtest.Body: the standard library's gzip, S2 with the
+// lineage's dictionary).
+func plainOf(t *testing.T, db pgtest.Querier, b []byte) string {
 	t.Helper()
-	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
-		return string(b)
-	}
-	r, err := gzip.NewReader(bytes.NewReader(b))
+	p, err := pgtest.Body(context.Background(), db, b)
 	if err != nil {
-		t.Fatalf("a coded document: %v", err)
-	}
-	p, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatalf("a coded document: %v", err)
+		t.Fatalf("a stored document: %v", err)
 	}
 	return string(p)
 }
@@ -201,7 +194,7 @@ func TestRebuildMatchesReferenceAPI(t *testing.T) {
 			if err := pool.QueryRow(context.Background(), productAt, i+1).Scan(&p); err != nil {
 				t.Fatal(err)
 			}
-			item, err := readmodel.ListItem(nil, p)
+			item, err := readmodel.ListItem(nil, []byte(plainOf(t, pool, p)))
 			if err != nil {
 				t.Fatalf("list item %d: %v", i+1, err)
 			}
@@ -364,15 +357,33 @@ func copyDir(t *testing.T, src string, edit func(name, text string) string) stri
 // its documents.
 func liveState(t *testing.T, pool *pgxpool.Pool) string {
 	t.Helper()
-	var s string
-	err := pool.QueryRow(context.Background(), `
-		SELECT coalesce(max(build_id), 0) || ':' || count(*) || ':' ||
-		       coalesce(md5(string_agg(product || styles || related, '' ORDER BY id)), '')
-		FROM elier.docs`).Scan(&s)
+	ctx := context.Background()
+	rows, err := pool.Query(ctx, `SELECT build_id, product, styles || related FROM elier.docs ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	type row struct {
+		Build           int64
+		Product, Others []byte
+	}
+	docs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bytes served: a packed product document is packed with its own
+	// lineage's dictionary, so it is compared unpacked (pgtest.Body).
+	h := md5.New()
+	var build int64
+	for _, d := range docs {
+		p, err := pgtest.Body(ctx, pool, d.Product)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Write(p)
+		h.Write(d.Others)
+		build = max(build, d.Build)
+	}
+	return fmt.Sprintf("%d:%d:%x", build, len(docs), h.Sum(nil))
 }
 
 // failedVersions counts the versions (documents and stock rows) that

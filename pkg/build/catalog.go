@@ -258,6 +258,9 @@ func dropDebris(ctx context.Context, conn *pgxpool.Conn, q map[string]string, lo
 	if _, err := conn.Exec(ctx, q["debris_lists"]); err != nil {
 		return fmt.Errorf("dropping old list orders: %w", err)
 	}
+	if _, err := conn.Exec(ctx, sql.Named("dicts.sql")["debris_dicts"]); err != nil {
+		return fmt.Errorf("dropping old dictionaries: %w", err)
+	}
 	return nil
 }
 

@@ -85,6 +85,7 @@ type docJob struct {
 	// the lineage, as new versions.
 	compare, incremental bool
 	base                 *baseBuild
+	pack                 *packer // the product documents' dictionary
 }
 
 // docsColumns and stockColumns are the columns of a lineage's docs and
@@ -466,7 +467,14 @@ func mergeInto(ctx context.Context, j *docJob, src *docSource, base *baseStream)
 	g.Go(func() error {
 		defer close(batches)
 		defer close(skuBatches)
-		return produce(gctx, src, cmp, batches, skuBatches)
+		err := produce(gctx, src, cmp, j.pack, batches, skuBatches)
+		if err == nil {
+			// The COPYs wait for no more samples: this merge has no more.
+			// (One that fails does not settle: its COPYs end with it, and
+			// a start over on another path goes on sampling.)
+			j.pack.settle()
+		}
+		return err
 	})
 	table := j.target()
 	g.Go(func() error { return copySkus(gctx, j, skuBatches) })
@@ -478,7 +486,7 @@ func mergeInto(ctx context.Context, j *docJob, src *docSource, base *baseStream)
 				return fmt.Errorf("building documents: %w", err)
 			}
 			defer conn.Release()
-			src := &batchSource{ctx: gctx, in: batches, since: j.since}
+			src := &batchSource{ctx: gctx, in: batches, since: j.since, pack: j.pack}
 			n, err := conn.CopyFrom(gctx, table, docsColumns, src)
 			total.Add(n)
 			bytes.Add(src.bytes)
@@ -500,7 +508,7 @@ func mergeInto(ctx context.Context, j *docJob, src *docSource, base *baseStream)
 
 // produce builds the range's documents, keeps those the comparer says to
 // write, and hands them on in batches, their skus' stock beside them.
-func produce(ctx context.Context, src *docSource, cmp *comparer, out chan<- *docBatch, skus chan<- [][]any) error {
+func produce(ctx context.Context, src *docSource, cmp *comparer, pack *packer, out chan<- *docBatch, skus chan<- [][]any) error {
 	for {
 		b := batchPool.Get().(*docBatch)
 		b.reset()
@@ -523,6 +531,7 @@ func produce(ctx context.Context, src *docSource, cmp *comparer, out chan<- *doc
 			}
 			if write {
 				b.add(src)
+				pack.sample(src.prod)
 				for _, sk := range src.skus {
 					stock = append(stock, []any{sk[0], src.id, sk[1]})
 				}
@@ -649,18 +658,22 @@ func (b *docBatch) add(d *docSource) {
 
 // batchSource feeds batches from a channel to one COPY, in docsColumns'
 // order, each document in its stored form: the COPY goroutines code them
-// (pkg/stored), copyStreams at a time, beside the merge.
+// (pkg/stored), copyStreams at a time, beside the merge; the product
+// documents packed with the lineage's dictionary when it has one.
 type batchSource struct {
-	ctx   context.Context
-	in    <-chan *docBatch
-	since int64
-	cur   *docBatch
-	i     int
-	vals  []any
-	err   error
-	enc   *stored.Encoder
-	coded []byte // the current row's three stored documents
-	bytes int64  // the stored documents' bytes so far
+	ctx    context.Context
+	in     <-chan *docBatch
+	since  int64
+	cur    *docBatch
+	i      int
+	vals   []any
+	err    error
+	enc    *stored.Encoder
+	pack   *packer
+	dict   *stored.Dict // pack's, once known
+	packed bool         // dict is known
+	coded  []byte       // the current row's three stored documents
+	bytes  int64        // the documents' bytes as readers get them (elier.body_length), so far
 }
 
 func (s *batchSource) Next() bool {
@@ -695,13 +708,27 @@ func (s *batchSource) Next() bool {
 	if s.enc == nil {
 		s.enc = stored.NewEncoder()
 	}
-	c := s.enc.Append(s.coded[:0], a[start:r.end[0]])
+	if !s.packed {
+		if s.dict, s.err = s.pack.wait(s.ctx); s.err != nil {
+			return false
+		}
+		s.packed = true
+	}
+	prod := a[start:r.end[0]]
+	var c []byte
+	if s.dict != nil {
+		c = s.dict.Append(s.coded[:0], prod)
+		s.bytes += int64(len(prod)) // readers unpack it
+	} else {
+		c = s.enc.Append(s.coded[:0], prod)
+		s.bytes += int64(len(c))
+	}
 	p := len(c)
 	c = s.enc.Append(c, a[r.end[0]:r.end[1]])
 	st := len(c)
 	c = s.enc.Append(c, a[r.end[1]:r.end[2]])
 	s.coded = c
-	s.bytes += int64(len(c))
+	s.bytes += int64(len(c) - p)
 	s.vals = append(s.vals[:0], r.id, s.since, r.hashes[0], r.hashes[1], r.hashes[2], r.input, ids,
 		c[:p:p], c[p:st:st], c[st:])
 	return true

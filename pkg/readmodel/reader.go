@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/elier/catalogue/pkg/stored"
 	sqlfiles "github.com/elier/catalogue/sql"
 )
 
@@ -62,7 +63,8 @@ var (
 // Reader reads the served documents of the live build from the elier.docs
 // view. It is safe for concurrent use; its methods never keep ctx.
 type Reader struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	dicts stored.Dicts // the packed documents' dictionaries met so far
 }
 
 // NewReader returns a Reader over pool. For prepared statements, create the
@@ -127,33 +129,40 @@ func (r *Reader) Docs(ctx context.Context, ls []Lookup) error {
 		}
 		ids[i], kinds[i] = ls[i].ID, int32(ls[i].Doc)
 	}
-	err := r.retry(ctx, func() error {
-		for i := range ls {
-			ls[i].Build, ls[i].Body, ls[i].Err = 0, nil, ErrNoBuild // no row: no build
-		}
-		rows, err := r.pool.Query(ctx, qDocs, ids, kinds)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		var i, live int64
-		var docBuild, hash pgtype.Int8
-		for rows.Next() {
-			var body []byte
-			if err := rows.Scan(&i, &live, &docBuild, &hash, &body); err != nil {
+	err := r.withDicts(ctx, func() error {
+		return r.retry(ctx, func() error {
+			for i := range ls {
+				ls[i].Build, ls[i].Body, ls[i].Err = 0, nil, ErrNoBuild // no row: no build
+			}
+			rows, err := r.pool.Query(ctx, qDocs, ids, kinds)
+			if err != nil {
 				return err
 			}
-			if i < 1 || i > int64(len(ls)) {
-				return fmt.Errorf("readmodel: lookup %d of %d", i, len(ls))
-			}
-			l := &ls[i-1]
-			if docBuild.Valid {
+			defer rows.Close()
+			var i, live int64
+			var docBuild, hash pgtype.Int8
+			for rows.Next() {
+				var body []byte
+				if err := rows.Scan(&i, &live, &docBuild, &hash, &body); err != nil {
+					return err
+				}
+				if i < 1 || i > int64(len(ls)) {
+					return fmt.Errorf("readmodel: lookup %d of %d", i, len(ls))
+				}
+				l := &ls[i-1]
+				if !docBuild.Valid {
+					l.Build, l.Body, l.Err = live, nil, ErrNotFound
+					continue
+				}
+				if stored.Packed(body) {
+					if body, err = r.body(nil, body); err != nil {
+						return err
+					}
+				}
 				l.Build, l.Hash, l.Body, l.Err = docBuild.Int64, hash.Int64, body, nil
-			} else {
-				l.Build, l.Body, l.Err = live, nil, ErrNotFound
 			}
-		}
-		return rows.Err()
+			return rows.Err()
+		})
 	})
 	if err != nil {
 		return translate(err, "reading "+strconv.Itoa(len(ls))+" product documents")
@@ -174,43 +183,49 @@ func (r *Reader) List(ctx context.Context, dst []byte, page, count int32) (build
 	first := (int64(page)-1)*int64(count) + 1
 	last := int64(page) * int64(count)
 	start := len(dst)
-	err = r.retry(ctx, func() error {
-		buildID, dst = 0, append(dst[:start], '[')
-		rows, err := r.pool.Query(ctx, qList, first, last, ListChunk)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		n := 0
-		var live int64
-		var docBuild pgtype.Int8
-		for rows.Next() {
-			// The item is cut from the row's raw bytes (bytea in binary
-			// format is the bytes themselves), appended in place.
-			if err := rows.Scan(&live, &docBuild, nil); err != nil {
+	var plain []byte
+	err = r.withDicts(ctx, func() error {
+		return r.retry(ctx, func() error {
+			buildID, dst = 0, append(dst[:start], '[')
+			rows, err := r.pool.Query(ctx, qList, first, last, ListChunk)
+			if err != nil {
 				return err
 			}
-			buildID = live
-			if !docBuild.Valid {
-				continue // past the end: the row only names the live build
+			defer rows.Close()
+			n := 0
+			var live int64
+			var docBuild pgtype.Int8
+			for rows.Next() {
+				// The item is cut from the row's raw bytes (bytea in binary
+				// format is the bytes themselves), appended in place.
+				if err := rows.Scan(&live, &docBuild, nil); err != nil {
+					return err
+				}
+				buildID = live
+				if !docBuild.Valid {
+					continue // past the end: the row only names the live build
+				}
+				buildID = docBuild.Int64
+				if n > 0 {
+					dst = append(dst, ',')
+				}
+				if plain, err = r.body(plain[:0], rows.RawValues()[2]); err != nil {
+					return err
+				}
+				if dst, err = ListItem(dst, plain); err != nil {
+					return fmt.Errorf("item %d of the page: %w", n+1, err)
+				}
+				n++
 			}
-			buildID = docBuild.Int64
-			if n > 0 {
-				dst = append(dst, ',')
+			if err := rows.Err(); err != nil {
+				return err
 			}
-			if dst, err = ListItem(dst, rows.RawValues()[2]); err != nil {
-				return fmt.Errorf("item %d of the page: %w", n+1, err)
+			if buildID == 0 {
+				return pgx.ErrNoRows
 			}
-			n++
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if buildID == 0 {
-			return pgx.ErrNoRows
-		}
-		dst = append(dst, ']')
-		return nil
+			dst = append(dst, ']')
+			return nil
+		})
 	})
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -321,12 +336,16 @@ func (r *Reader) EachProduct(ctx context.Context, ids []int32, fn func(*Product)
 	if ids != nil {
 		q, args = qSome, []any{ids}
 	}
+	if err := r.loadKeptDicts(ctx); err != nil {
+		return err
+	}
 	rows, err := r.pool.Query(ctx, q, args...)
 	if err != nil {
 		return translate(err, "reading the live build's documents")
 	}
 	defer rows.Close()
 	var p Product
+	var plain []byte
 	for rows.Next() {
 		raw := rows.RawValues()
 		if err := rows.Scan(&p.Build, &p.ID, &p.Hashes[0], &p.Hashes[1], &p.Hashes[2], nil, nil, nil); err != nil {
@@ -335,6 +354,25 @@ func (r *Reader) EachProduct(ctx context.Context, ids []int32, fn func(*Product)
 		// The bytes as received: bytea (and text) in binary format are the
 		// bytes themselves.
 		p.Docs = [3][]byte{raw[5], raw[6], raw[7]}
+		if stored.Packed(raw[5]) {
+			// A build's dictionary is loaded before its stream starts,
+			// unless a swap came in between: then it is read now, on
+			// another of the pool's connections.
+			var err error
+			if plain, err = r.body(plain[:0], raw[5]); err != nil {
+				var nd *needDict
+				if !errors.As(err, &nd) {
+					return err
+				}
+				if err := r.loadDict(ctx, nd.id); err != nil {
+					return err
+				}
+				if plain, err = r.body(plain[:0], raw[5]); err != nil {
+					return err
+				}
+			}
+			p.Docs[0] = plain
+		}
 		if err := fn(&p); err != nil {
 			return err
 		}
@@ -444,6 +482,11 @@ func transient(err error) bool {
 		return true
 	}
 	if errors.Is(err, pgx.ErrNoRows) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	// A stored document that does not read: the same next time.
+	var nd *needDict
+	if errors.As(err, &nd) || errors.Is(err, stored.ErrCorrupt) || errors.Is(err, stored.ErrNoDict) || errors.Is(err, ErrNoItem) {
 		return false
 	}
 	var pe *pgconn.PgError

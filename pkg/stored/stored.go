@@ -3,7 +3,9 @@
 //
 // A document is stored in the coding clients take, gzip, computed once when
 // the build writes it, so that the API sends the stored bytes as they are
-// and never compresses a document per request. A body that gzip would not
+// and never compresses a document per request. Product documents, too
+// short for gzip to pay, are packed with a dictionary instead (pack.go);
+// readers unpack them. A body that gzip would not
 // make smaller, or too small to be worth a decoder (MinCoded), is stored as
 // it is. The two are told apart by their first bytes: a gzip member starts
 // with 0x1f 0x8b, a JSON document with '{', '[' or a space, never 0x1f.
@@ -69,10 +71,10 @@ func NewEncoder() *Encoder {
 // Append appends body's stored form to dst: its gzip coding when that is
 // smaller and body is at least MinCoded bytes long, else body. The same
 // body always gives the same bytes (no name, no time in the header). A
-// body that itself starts as gzip does (never a JSON document) is always
-// coded, so that every body reads back as it was.
+// body that itself starts as gzip or a packed document does (never a JSON
+// document) is always coded, so that every body reads back as it was.
 func (e *Encoder) Append(dst, body []byte) []byte {
-	magic := Coded(body)
+	magic := Coded(body) || Packed(body) // would read back as what it is not
 	if len(body) < MinCoded && !magic {
 		return append(dst, body...)
 	}
@@ -96,8 +98,12 @@ var ErrCorrupt = errors.New("stored: corrupt document")
 var readers sync.Pool // *gzip.Reader
 
 // Decode appends the body of the stored document b to dst: b itself when
-// it is not coded, else its gzip decoding.
+// it is not coded, else its gzip decoding. A packed document (pack.go) is
+// an error, ErrPacked: only its dictionary reads it (Dicts.Body).
 func Decode(dst, b []byte) ([]byte, error) {
+	if Packed(b) {
+		return dst, ErrPacked
+	}
 	if !Coded(b) {
 		return append(dst, b...), nil
 	}

@@ -1,0 +1,76 @@
+package pgtest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/klauspost/compress/s2"
+)
+
+// Querier is what Body reads a dictionary with: a *pgx.Conn, a pool, a
+// transaction.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Body is the response body of a document as a build stored it, decoded
+// independently of pkg/stored and pkg/readmodel: gzip with the standard
+// library; a packed product document (first byte 0x00, a uvarint
+// dictionary id, an S2 block) with S2 and the dictionary read from
+// elier.dicts; anything else is the body itself.
+func Body(ctx context.Context, db Querier, b []byte) ([]byte, error) {
+	switch {
+	case len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b:
+		r, err := gzip.NewReader(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("a gzip document: %w", err)
+		}
+		return io.ReadAll(r)
+	case len(b) > 0 && b[0] == 0x00:
+		id, n := binary.Uvarint(b[1:])
+		if n <= 0 {
+			return nil, fmt.Errorf("a packed document without a dictionary id: % x", b[:min(len(b), 12)])
+		}
+		d, err := dictOf(ctx, db, id)
+		if err != nil {
+			return nil, err
+		}
+		out, err := d.Decode(nil, b[1+n:])
+		if err != nil {
+			return nil, fmt.Errorf("a document packed with dictionary %d: %w", id, err)
+		}
+		return out, nil
+	}
+	return b, nil
+}
+
+// dicts caches the dictionaries read, by database handle and id (a
+// database never reuses a build id; another database is another handle).
+var dicts sync.Map // dictKey -> *s2.Dict
+
+type dictKey struct {
+	db Querier
+	id uint64
+}
+
+func dictOf(ctx context.Context, db Querier, id uint64) (*s2.Dict, error) {
+	if d, ok := dicts.Load(dictKey{db, id}); ok {
+		return d.(*s2.Dict), nil
+	}
+	var raw []byte
+	if err := db.QueryRow(ctx, "SELECT dict FROM elier.dicts WHERE id = $1", int64(id)).Scan(&raw); err != nil {
+		return nil, fmt.Errorf("dictionary %d: %w", id, err)
+	}
+	d := s2.NewDict(raw)
+	if d == nil {
+		return nil, fmt.Errorf("dictionary %d does not read", id)
+	}
+	dicts.Store(dictKey{db, id}, d)
+	return d, nil
+}
