@@ -17,9 +17,10 @@ import (
 // and over (the keys, the categories, the features, the sentences their
 // descriptions are made of), so a dictionary learnt from a build's first
 // documents takes each to about a third. The packed form is S2 (a Snappy
-// extension) with that dictionary: about 1.2 µs to pack a document, 0.4 µs
-// to unpack it, where zstd with the same dictionary packs 15% smaller for
-// seven times the CPU (docs/BENCHMARKS.md, "Product documents packed").
+// extension) with that dictionary: 0.33x at about 1.5 µs a document, 0.8
+// µs to unpack, where zstd's fastest level with the same samples' dictionary
+// packs 14% smaller for five times the CPU (measured at a million products:
+// docs/BENCHMARKS.md, "Product documents packed").
 //
 // A packed document is not a coding clients take: a reader unpacks it to
 // the body, with its lineage's dictionary (pkg/readmodel does, so that the
