@@ -6,20 +6,27 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/elier/catalogue/pkg/stored"
 )
 
-// benchServer is a server whose cache holds product 1's styles for build 1:
-// the handler's hot path without the network or the database.
+// benchServer is a server whose cache holds product 1's styles for build 1,
+// in its stored form (gzip) under the gzip key, as a build and a request
+// leave it: the handler's hot path without the network or the database.
 func benchServer(b *testing.B) (*server, *fasthttp.RequestCtx) {
 	docs := build1(b)
 	s := &server{
-		log: slog.New(slog.DiscardHandler), cache: newCache(64 << 20), metrics: &metrics{},
+		log: slog.New(slog.DiscardHandler), cache: newCache(64 << 20), metrics: newMetrics(),
 		cors: newCORS([]string{"*"}), base: context.Background(),
 		cacheControl: "public, max-age=60", vary: fasthttp.HeaderAcceptEncoding,
 	}
 	s.router = s.routes().Handler
 	s.build.Store(1)
-	s.cache.put(cacheKey{res: docKey(routeStyles, 1)}, encIdentity, 200, false, 0, 7, docs[0].Styles)
+	st := stored.NewEncoder().Append(nil, docs[0].Styles)
+	if !stored.Coded(st) {
+		b.Fatal("product 1's styles are not coded")
+	}
+	s.cache.put(cacheKey{res: docKey(routeStyles, 1)}, encGzip, 200, false, 0, 7, st)
 	var ctx fasthttp.RequestCtx
 	var req fasthttp.Request
 	req.SetRequestURI("/products/1/styles")
@@ -79,4 +86,38 @@ func BenchmarkCompress(b *testing.B) {
 			b.ReportMetric(float64(n), "bytes")
 		})
 	}
+}
+
+// BenchmarkProductHandler is GET /products/1 for a browser (gzip) from
+// the product's split entry, as the prefill leaves it (pieces.go), beside
+// the bare handler writing a body of the same size.
+func BenchmarkProductHandler(b *testing.B) {
+	docs := build1(b)
+	s, ctx := benchServer(b)
+	v, ok := appendSplit(nil, docs[0].ListItem, docs[0].Product)
+	if !ok {
+		b.Fatal("product 1 does not split")
+	}
+	s.cache.put(cacheKey{res: docKey(routeProduct, 1)}, encGzip, 200, false, 0, 7, v)
+	ctx.Request.SetRequestURI("/products/1")
+	ctx.Request.Header.Set("Accept-Encoding", "gzip, deflate, br")
+	b.Run("api", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ctx.Response.Reset()
+			s.handle(ctx)
+		}
+		if ctx.Response.StatusCode() != 200 || len(ctx.Response.Header.ContentEncoding()) == 0 {
+			b.Fatalf("status %d, coding %q", ctx.Response.StatusCode(), ctx.Response.Header.ContentEncoding())
+		}
+	})
+	body := append([]byte(nil), ctx.Response.Body()...)
+	b.Run("bare", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ctx.Response.Reset()
+			ctx.Response.Header.SetContentType(contentTypeJSON)
+			ctx.Response.SetBodyRaw(body)
+		}
+	})
 }

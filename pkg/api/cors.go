@@ -31,11 +31,11 @@ func newCORS(origins []string) cors {
 func (c *cors) apply(ctx *fasthttp.RequestCtx, varySet bool) bool {
 	h := &ctx.Response.Header
 	if c.any {
-		h.Set(fasthttp.HeaderAccessControlAllowOrigin, "*")
+		h.SetCanonical(hdrAllowOrigin, valueAnyOrigin)
 		return true
 	}
 	if !varySet {
-		h.Set(fasthttp.HeaderVary, fasthttp.HeaderOrigin)
+		h.SetCanonical(hdrVary, valueOrigin)
 	}
 	o := ctx.Request.Header.Peek(fasthttp.HeaderOrigin)
 	if len(o) == 0 {
@@ -43,7 +43,7 @@ func (c *cors) apply(ctx *fasthttp.RequestCtx, varySet bool) bool {
 	}
 	for _, allowed := range c.origins {
 		if bytes.Equal(o, allowed) {
-			h.SetBytesV(fasthttp.HeaderAccessControlAllowOrigin, o)
+			h.SetCanonical(hdrAllowOrigin, o)
 			return true
 		}
 	}

@@ -1,6 +1,10 @@
 package api
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
 
 func TestNegotiate(t *testing.T) {
 	for _, tc := range []struct {
@@ -80,4 +84,22 @@ func FuzzNegotiate(f *testing.F) {
 		}
 		etagMatches([]byte(h), []byte(`"b1-s-1"`))
 	})
+}
+
+// TestAcceptedFastPath: the Accept-Encoding values accepted answers
+// without parsing get what negotiate gives them.
+func TestAcceptedFastPath(t *testing.T) {
+	for _, ae := range []string{"", "gzip, deflate, br", "gzip, deflate, br, zstd", "gzip, deflate", "gzip", "br, gzip", "br", "identity", "gzip;q=0, br"} {
+		var ctx fasthttp.RequestCtx
+		if ae != "" {
+			ctx.Request.Header.Set(fasthttp.HeaderAcceptEncoding, ae)
+		}
+		want := encIdentity
+		if ae != "" {
+			want = negotiate([]byte(ae))
+		}
+		if got := accepted(&ctx); got != want {
+			t.Errorf("accepted(%q) = %v, negotiate says %v", ae, got, want)
+		}
+	}
 }

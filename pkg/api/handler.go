@@ -181,12 +181,18 @@ type resource struct {
 	seen int64
 }
 
-// accepted is the coding the request's Accept-Encoding prefers.
+// accepted is the coding the request's Accept-Encoding prefers. The
+// values browsers send are answered without parsing (TestAcceptedFastPath
+// checks them against negotiate).
 func accepted(ctx *fasthttp.RequestCtx) encoding {
-	if ae := ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding); len(ae) > 0 {
-		return negotiate(ae)
+	ae := ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding)
+	switch string(ae) {
+	case "":
+		return encIdentity
+	case "gzip, deflate, br", "gzip, deflate, br, zstd", "gzip, deflate", "gzip", "br, gzip":
+		return encGzip
 	}
-	return encIdentity
+	return negotiate(ae)
 }
 
 // serveDoc answers the three per-product routes: from the cache, or with
@@ -254,16 +260,11 @@ func (s *server) serveFetchedDoc(ctx *fasthttp.RequestCtx, r *resource, build in
 // client takes.
 func (s *server) sendStored(ctx *fasthttp.RequestCtx, r *resource, status int, expires int64, coded bool, doc []byte) {
 	if coded && isSplit(doc) {
-		head, tail, ok := splitOf(doc)
-		if !ok {
+		var ok bool
+		if doc, ok = splitToGzip(doc); !ok {
 			s.fail(ctx, fmt.Errorf("a corrupt split entry of a %s document", r.rt))
 			return
 		}
-		// The gzip body goes after the entry in the same buffer (the
-		// entry's pieces are read from before it), then takes its place.
-		n := len(doc)
-		doc = appendSplitGzip(doc, head, tail)
-		doc = doc[:copy(doc, doc[n:])]
 	}
 	if !coded || r.enc == encGzip {
 		enc := encGzip
@@ -471,17 +472,17 @@ func (s *server) write(ctx *fasthttp.RequestCtx, r *resource, status int, enc en
 		return
 	}
 	s.cors.apply(ctx, true)
-	h.Set(fasthttp.HeaderVary, s.vary)
-	h.Set(fasthttp.HeaderCacheControl, s.cacheControl)
+	h.SetCanonical(hdrVary, bytesOf(s.vary))
+	h.SetCanonical(hdrCacheControl, bytesOf(s.cacheControl))
 	var tag [64]byte
-	h.SetBytesV(fasthttp.HeaderETag, appendETag(tag[:0], r, enc))
+	h.SetCanonical(hdrETag, appendETag(tag[:0], r, enc))
 	if inm := ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 && etagMatches(inm, appendETag(tag[:0], r, encIdentity)) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		ctx.Response.SwapBody(body[:0])
 		return
 	}
 	if enc != encIdentity {
-		h.Set(fasthttp.HeaderContentEncoding, enc.name())
+		h.SetCanonical(hdrContentEncoding, enc.nameBytes())
 	}
 	ctx.Response.SwapBody(body)
 }

@@ -111,8 +111,18 @@ func TestSplitEntry(t *testing.T) {
 	if !ok {
 		t.Fatal("splitOf")
 	}
-	if got := gunzipStrict(t, appendSplitGzip(nil, head, tail)); !bytes.Equal(got, product) {
+	member := appendSplitGzip(nil, head, tail)
+	if got := gunzipStrict(t, member); !bytes.Equal(got, product) {
 		t.Fatalf("the product document decodes to %q", got)
+	}
+	// In place, in the entry's own bytes: the same member, no new array.
+	entry := append([]byte(nil), v[1:]...)
+	inPlace, ok := splitToGzip(entry)
+	if !ok || !bytes.Equal(inPlace, member) || &inPlace[0] != &entry[0] {
+		t.Fatalf("splitToGzip = %x, %v (in place %v); want %x", inPlace, ok, ok && &inPlace[0] == &entry[0], member)
+	}
+	if _, ok := splitToGzip(entry[:10]); ok {
+		t.Error("splitToGzip took a truncated entry")
 	}
 	var b pageBuilder
 	b.start(nil)
