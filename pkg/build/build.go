@@ -92,11 +92,13 @@ type Options struct {
 // lock holder, a COPY per input file, and per range six streams, the base's
 // hashes and the document COPYs.
 // ConfigurePool makes every connection of a load's pool compress the
-// full-page images it writes to the WAL (wal_compression = lz4, or pglz
-// where the server lacks lz4), whatever the server's default: most of an
-// incremental build's WAL is the first touch of index pages since the last
-// checkpoint. Best effort: a role without the right (see sql/roles.sql)
-// writes as the server says.
+// full-page images it writes to the WAL (wal_compression = zstd, or lz4,
+// or pglz, the best the server was built with), whatever the server's
+// default: most of an incremental build's WAL is the first touch of index
+// pages since the last checkpoint. zstd writes about a fifth less WAL than
+// lz4 in an incremental load at a million products, in the same time
+// (docs/BENCHMARKS.md, "WAL compression"). Best effort: a role without the
+// right (see sql/roles.sql) writes as the server says.
 func ConfigurePool(cfg *pgxpool.Config) {
 	prev := cfg.AfterConnect
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
@@ -105,7 +107,7 @@ func ConfigurePool(cfg *pgxpool.Config) {
 				return err
 			}
 		}
-		for _, v := range []string{"lz4", "pglz"} {
+		for _, v := range []string{"zstd", "lz4", "pglz"} {
 			if _, err := c.Exec(ctx, "SET wal_compression = "+v); err == nil {
 				break
 			}
