@@ -100,7 +100,10 @@ CONF
     fi
   fi
   if ! running; then
-    as_owner "$bindir/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null \
+    # -p: the port asked for now, not the one written at initdb (a data
+    # directory first started with another ELIER_PGPORT otherwise listens
+    # where nothing looks for it).
+    as_owner "$bindir/pg_ctl" -D "$data" -l "$log" -o "-p $port" -w -t 60 start >/dev/null \
       || { tail -20 "$log" >&2; die "the server did not start (log: $log)"; }
     as_owner "$bindir/psql" -h "$sock" -p "$port" -U elier -d postgres -qAtc \
       "SELECT 1 FROM pg_database WHERE datname='elier'" | grep -q 1 \
