@@ -99,35 +99,15 @@ func TestMetricsCatalogue(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	// The bytes a reader gets: each document as stored, a packed product
-	// document unpacked (pgtest.Body, independently of the build).
-	rows, err := conn.Query(context.Background(), `SELECT product, octet_length(styles) + octet_length(related) FROM elier.docs`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type row struct {
-		Product []byte
-		Others  int64
-	}
-	docs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
-	if err != nil || len(docs) == 0 {
-		t.Fatalf("the live documents: %d, %v", len(docs), err)
-	}
-	packed := 0
-	for _, d := range docs {
-		body, err := pgtest.Body(context.Background(), conn, d.Product)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(body, d.Product) && d.Product[0] == 0 {
-			packed++
-		} else {
-			body = d.Product // gzip counts as stored: it is sent so
-		}
-		want.products, want.bytes = want.products+1, want.bytes+int64(len(body))+d.Others
+	// The bytes a reader gets, a packed product document unpacked
+	// independently of the build (pgtest.LiveBytes).
+	var packed int64
+	want.products, want.bytes, packed, err = pgtest.LiveBytes(context.Background(), conn)
+	if err != nil || want.products == 0 {
+		t.Fatalf("the live documents: %v, %v", want, err)
 	}
 	if packed == 0 {
-		t.Errorf("none of %d product documents is packed", len(docs))
+		t.Errorf("none of %d product documents is packed", want.products)
 	}
 	_, body := do(t, newClient(t), "GET", base+"/metrics")
 	samples := parseMetrics(t, body)
