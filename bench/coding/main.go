@@ -180,11 +180,7 @@ func unpack(ctx context.Context, conn *pgx.Conn, dicts map[int64]*stored.Dict, b
 		return nil, err
 	}
 	if dicts[id] == nil {
-		var raw []byte
-		if err := conn.QueryRow(ctx, "SELECT dict FROM elier.dicts WHERE id = $1", id).Scan(&raw); err != nil {
-			return nil, fmt.Errorf("dictionary %d: %w", id, err)
-		}
-		if dicts[id], err = stored.NewDict(id, raw); err != nil {
+		if dicts[id], err = readmodel.ReadDict(ctx, conn, id); err != nil {
 			return nil, err
 		}
 	}

@@ -37,6 +37,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/elier/catalogue/pkg/readmodel"
 	"github.com/elier/catalogue/pkg/stored"
 )
 
@@ -592,11 +593,7 @@ func storedBody(ctx context.Context, conn *pgx.Conn, b []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var raw []byte
-	if err := conn.QueryRow(ctx, "SELECT dict FROM elier.dicts WHERE id = $1", id).Scan(&raw); err != nil {
-		return nil, fmt.Errorf("dictionary %d: %w", id, err)
-	}
-	d, err := stored.NewDict(id, raw)
+	d, err := readmodel.ReadDict(ctx, conn, id)
 	if err != nil {
 		return nil, err
 	}

@@ -336,12 +336,8 @@ func (r *run) documents(ctx context.Context) error {
 	if err := job.create(ctx); err != nil {
 		return err
 	}
-	lineage := r.schema
-	if r.inc {
-		lineage = r.base.docsSchema
-	}
 	var err error
-	if job.pack, err = newPacker(ctx, r.pool, r.id, r.inc, lineage); err != nil {
+	if job.pack, err = newPacker(ctx, r.pool, r.id, r.inc, r.docsSchema); err != nil {
 		return err
 	}
 	if r.opts.OnOpen != nil {

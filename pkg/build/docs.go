@@ -661,19 +661,17 @@ func (b *docBatch) add(d *docSource) {
 // (pkg/stored), copyStreams at a time, beside the merge; the product
 // documents packed with the lineage's dictionary when it has one.
 type batchSource struct {
-	ctx    context.Context
-	in     <-chan *docBatch
-	since  int64
-	cur    *docBatch
-	i      int
-	vals   []any
-	err    error
-	enc    *stored.Encoder
-	pack   *packer
-	dict   *stored.Dict // pack's, once known
-	packed bool         // dict is known
-	coded  []byte       // the current row's three stored documents
-	bytes  int64        // the documents' bytes as readers get them (elier.body_length), so far
+	ctx   context.Context
+	in    <-chan *docBatch
+	since int64
+	cur   *docBatch
+	i     int
+	vals  []any
+	err   error
+	enc   *stored.Encoder
+	pack  *packer
+	coded []byte // the current row's three stored documents
+	bytes int64  // the documents' bytes as readers get them (elier.body_length), so far
 }
 
 func (s *batchSource) Next() bool {
@@ -708,16 +706,15 @@ func (s *batchSource) Next() bool {
 	if s.enc == nil {
 		s.enc = stored.NewEncoder()
 	}
-	if !s.packed {
-		if s.dict, s.err = s.pack.wait(s.ctx); s.err != nil {
-			return false
-		}
-		s.packed = true
+	dict, err := s.pack.wait(s.ctx) // at once, after the first row
+	if err != nil {
+		s.err = err
+		return false
 	}
 	prod := a[start:r.end[0]]
 	var c []byte
-	if s.dict != nil {
-		c = s.dict.Append(s.coded[:0], prod)
+	if dict != nil {
+		c = dict.Append(s.coded[:0], prod)
 		s.bytes += int64(len(prod)) // readers unpack it
 	} else {
 		c = s.enc.Append(s.coded[:0], prod)

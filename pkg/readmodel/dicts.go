@@ -28,13 +28,9 @@ func (e *needDict) Error() string {
 	return fmt.Sprintf("readmodel: a document needs dictionary %d", e.id)
 }
 
-// body appends to dst the body of the stored document b: b itself, or
-// unpacked. A packed document whose dictionary is not loaded is a
-// *needDict (withDicts loads it).
-func (r *Reader) body(dst, b []byte) ([]byte, error) {
-	if !stored.Packed(b) {
-		return append(dst, b...), nil
-	}
+// unpack appends to dst the body of the packed document b. One whose
+// dictionary is not loaded is a *needDict (withDicts loads it).
+func (r *Reader) unpack(dst, b []byte) ([]byte, error) {
 	id, err := stored.PackedDict(b)
 	if err != nil {
 		return dst, err
@@ -64,19 +60,34 @@ func (r *Reader) withDicts(ctx context.Context, f func() error) error {
 	}
 }
 
-// loadDict reads dictionary id from elier.dicts.
-func (r *Reader) loadDict(ctx context.Context, id int64) error {
+// RowQuerier reads one row: a *pgx.Conn, a pool, a transaction.
+type RowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// ReadDict reads dictionary id from elier.dicts through q: for a tool
+// that reads elier.docs itself (a Reader loads and keeps its own).
+func ReadDict(ctx context.Context, q RowQuerier, id int64) (*stored.Dict, error) {
 	var raw []byte
-	err := r.retry(ctx, func() error { return r.pool.QueryRow(ctx, qDict, id).Scan(&raw) })
+	err := q.QueryRow(ctx, qDict, id).Scan(&raw)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("%w: a document is packed with dictionary %d, which elier.dicts does not have", stored.ErrCorrupt, id)
+		return nil, fmt.Errorf("%w: a document is packed with dictionary %d, which elier.dicts does not have", stored.ErrCorrupt, id)
 	}
 	if err != nil {
-		return translate(err, fmt.Sprintf("reading dictionary %d", id))
+		return nil, fmt.Errorf("reading dictionary %d: %w", id, err)
 	}
-	d, err := stored.NewDict(id, raw)
-	if err != nil {
+	return stored.NewDict(id, raw)
+}
+
+// loadDict reads dictionary id from elier.dicts and keeps it.
+func (r *Reader) loadDict(ctx context.Context, id int64) error {
+	var d *stored.Dict
+	err := r.retry(ctx, func() (err error) { d, err = ReadDict(ctx, r.pool, id); return err })
+	if errors.Is(err, stored.ErrCorrupt) {
 		return err
+	}
+	if err != nil {
+		return translate(err, "loading a document's dictionary")
 	}
 	r.dicts.Add(d)
 	return nil

@@ -155,7 +155,7 @@ func (r *Reader) Docs(ctx context.Context, ls []Lookup) error {
 					continue
 				}
 				if stored.Packed(body) {
-					if body, err = r.body(nil, body); err != nil {
+					if body, err = r.unpack(nil, body); err != nil {
 						return err
 					}
 				}
@@ -209,10 +209,14 @@ func (r *Reader) List(ctx context.Context, dst []byte, page, count int32) (build
 				if n > 0 {
 					dst = append(dst, ',')
 				}
-				if plain, err = r.body(plain[:0], rows.RawValues()[2]); err != nil {
-					return err
+				product := rows.RawValues()[2]
+				if stored.Packed(product) {
+					if plain, err = r.unpack(plain[:0], product); err != nil {
+						return err
+					}
+					product = plain
 				}
-				if dst, err = ListItem(dst, plain); err != nil {
+				if dst, err = ListItem(dst, product); err != nil {
 					return fmt.Errorf("item %d of the page: %w", n+1, err)
 				}
 				n++
@@ -359,7 +363,7 @@ func (r *Reader) EachProduct(ctx context.Context, ids []int32, fn func(*Product)
 			// unless a swap came in between: then it is read now, on
 			// another of the pool's connections.
 			var err error
-			if plain, err = r.body(plain[:0], raw[5]); err != nil {
+			if plain, err = r.unpack(plain[:0], raw[5]); err != nil {
 				var nd *needDict
 				if !errors.As(err, &nd) {
 					return err
@@ -367,7 +371,7 @@ func (r *Reader) EachProduct(ctx context.Context, ids []int32, fn func(*Product)
 				if err := r.loadDict(ctx, nd.id); err != nil {
 					return err
 				}
-				if plain, err = r.body(plain[:0], raw[5]); err != nil {
+				if plain, err = r.unpack(plain[:0], raw[5]); err != nil {
 					return err
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/dict"
@@ -123,9 +124,7 @@ func (d *Dict) Append(dst, body []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(d.id))
 	head := len(dst)
 	need := head + s2.MaxEncodedLen(len(body))
-	if cap(dst) < need {
-		dst = append(dst, make([]byte, need-len(dst))...)[:head]
-	}
+	dst = slices.Grow(dst, need-head)
 	block := d.d.Encode(dst[head:need], body)
 	if len(block)+head-start >= len(body) && !Packed(body) {
 		return append(dst[:start], body...)
@@ -149,19 +148,12 @@ func (d *Dict) Unpack(dst, b []byte) ([]byte, error) {
 		return dst, fmt.Errorf("%w: packed length", ErrCorrupt)
 	}
 	start := len(dst)
-	dst = growBy(dst, size)
+	dst = slices.Grow(dst, size)
 	out, err := d.d.Decode(dst[start:start:start+size], block)
 	if err != nil || len(out) != size {
 		return dst[:start], fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	return dst[:start+size], nil
-}
-
-func growBy(b []byte, n int) []byte {
-	if cap(b)-len(b) >= n {
-		return b
-	}
-	return append(b, make([]byte, n)...)[:len(b)]
 }
 
 // Dicts is a set of dictionaries by id, safe for concurrent use: a
@@ -201,22 +193,4 @@ func (s *Dicts) Add(d *Dict) {
 		}
 		delete(s.m, oldest)
 	}
-}
-
-// Body appends to dst the body of stored document b, with dicts for a
-// packed one: gzip-decoded, unpacked, or b itself. A packed document whose
-// dictionary dicts lacks fails with ErrNoDict; PackedDict names it.
-func (s *Dicts) Body(dst, b []byte) ([]byte, error) {
-	if !Packed(b) {
-		return Decode(dst, b)
-	}
-	id, err := PackedDict(b)
-	if err != nil {
-		return dst, err
-	}
-	d := s.Get(id)
-	if d == nil {
-		return dst, fmt.Errorf("%w: dictionary %d not loaded", ErrNoDict, id)
-	}
-	return d.Unpack(dst, b)
 }

@@ -135,23 +135,17 @@ func TestUnpackRejects(t *testing.T) {
 	}
 }
 
-func TestDictsBody(t *testing.T) {
+func TestDicts(t *testing.T) {
 	var s Dicts
 	body := productDocs(1, 4)[0]
-	p := trained(t, 11).Append(nil, body)
-	if _, err := s.Body(nil, p); !errors.Is(err, ErrNoDict) {
-		t.Fatalf("Body before the dictionary is added: %v, want ErrNoDict", err)
+	d := trained(t, 11)
+	p := d.Append(nil, body)
+	if s.Get(11) != nil {
+		t.Fatal("Get before the dictionary is added")
 	}
-	s.Add(trained(t, 11))
-	long := bytes.Repeat(body, 8)
-	coded := NewEncoder().Append(nil, long)
-	if !Coded(coded) {
-		t.Fatal("the long body was not coded")
-	}
-	for _, tc := range []struct{ stored, want []byte }{{p, body}, {body, body}, {coded, long}} {
-		if got, err := s.Body(nil, tc.stored); err != nil || !bytes.Equal(got, tc.want) {
-			t.Errorf("Body = %.40q, %v", got, err)
-		}
+	s.Add(d)
+	if got, err := s.Get(11).Unpack(nil, p); err != nil || !bytes.Equal(got, body) {
+		t.Errorf("Unpack with the added dictionary = %.40q, %v", got, err)
 	}
 	// It keeps the newest keepDicts.
 	for id := int64(12); id < 12+keepDicts; id++ {
