@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/klauspost/compress/s2"
+
+	sqlfiles "github.com/elier/catalogue/sql"
 )
 
 // Querier is what Body reads a dictionary with: a *pgx.Conn, a pool, a
@@ -64,7 +66,7 @@ func dictOf(ctx context.Context, db Querier, id uint64) (*s2.Dict, error) {
 		return d.(*s2.Dict), nil
 	}
 	var raw []byte
-	if err := db.QueryRow(ctx, "SELECT dict FROM elier.dicts WHERE id = $1", int64(id)).Scan(&raw); err != nil {
+	if err := db.QueryRow(ctx, sqlfiles.Named("dicts.sql")["dict"], int64(id)).Scan(&raw); err != nil {
 		return nil, fmt.Errorf("dictionary %d: %w", id, err)
 	}
 	d := s2.NewDict(raw)

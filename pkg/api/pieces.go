@@ -142,14 +142,8 @@ func splitOf(v []byte) (head, tail piece, ok bool) {
 	return trailerOf(body[:na], t), trailerOf(body[na:], t[pieceTrailer:]), true
 }
 
-// appendSplitGzip appends the product document of a split entry in gzip.
-func appendSplitGzip(dst []byte, head, tail piece) []byte {
-	out := append(append(append(dst, gzipHeader...), head.deflate...), tail.deflate...)
-	return endGzip(out, tail.combine(head.crc), head.n+tail.n)
-}
-
 // splitToGzip turns split entry v into the product document in gzip in
-// v's own bytes, as appendSplitGzip writes it: the member is 6 bytes
+// v's own bytes (a gzip header, the two pieces, the end): the member is 6 bytes
 // shorter than the entry (a 10-byte header and 13 bytes of end for the
 // entry's 5-byte header and two 12-byte trailers), and the two pieces are
 // already side by side, so a hit costs one move and no allocation.

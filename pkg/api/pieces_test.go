@@ -100,6 +100,13 @@ func FuzzPieces(f *testing.F) {
 	})
 }
 
+// appendSplitGzip appends the product document of a split entry in gzip,
+// into a buffer of its own: what splitToGzip must write in place.
+func appendSplitGzip(dst []byte, head, tail piece) []byte {
+	out := append(append(append(dst, gzipHeader...), head.deflate...), tail.deflate...)
+	return endGzip(out, tail.combine(head.crc), head.n+tail.n)
+}
+
 func TestSplitEntry(t *testing.T) {
 	item := []byte(`{"id":1,"name":"Camo Onesie","slogan":"Blend in","description":"The So Fatigues.","category":"Jackets","default_price":"140.00"}`)
 	product := append(append([]byte{}, item[:len(item)-1]...), `,"features":[{"feature":"Fabric","value":"Canvas"},{"feature":"Buttons","value":null}]}`...)
