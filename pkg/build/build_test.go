@@ -418,25 +418,25 @@ func failedVersions(t *testing.T, pool *pgxpool.Pool) int {
 // buildSchemas lists the build schemas in the database.
 func buildSchemas(t *testing.T, pool *pgxpool.Pool) []string {
 	t.Helper()
-	return queryStrings(t, pool, `SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'elier\_b%' ORDER BY 1`)
+	return queryColumn[string](t, pool, `SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'elier\_b%' ORDER BY 1`)
 }
 
 // keptSchemas lists the schemas that hold the live and previous builds'
 // documents.
 func keptSchemas(t *testing.T, pool *pgxpool.Pool) []string {
 	t.Helper()
-	return queryStrings(t, pool, `SELECT DISTINCT docs_schema FROM elier.builds
+	return queryColumn[string](t, pool, `SELECT DISTINCT docs_schema FROM elier.builds
 		WHERE state IN ('live', 'previous') ORDER BY 1`)
 }
 
-// queryStrings returns a one-column query's rows.
-func queryStrings(t *testing.T, pool *pgxpool.Pool, q string) []string {
+// queryColumn returns a one-column query's rows.
+func queryColumn[T any](t *testing.T, pool *pgxpool.Pool, q string) []T {
 	t.Helper()
 	rows, err := pool.Query(context.Background(), q)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	s, err := pgx.CollectRows(rows, pgx.RowTo[T])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -686,7 +686,7 @@ func TestSwapIsFollowedByAStandbyWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	descs := queryStrings(t, pool, `SELECT description FROM pg_get_wal_records_info_till_end_of_wal('`+start+`')
+	descs := queryColumn[string](t, pool, `SELECT description FROM pg_get_wal_records_info_till_end_of_wal('`+start+`')
 		WHERE resource_manager = 'LogicalMessage' ORDER BY start_lsn`)
 	var got []int64 // the payload as pg_walinspect shows it: hex bytes, space-separated ("% X")
 	for _, d := range descs {

@@ -45,15 +45,7 @@ func packedState(t *testing.T, pool *pgxpool.Pool) (dicts map[int64]int, stored,
 
 func dictIDs(t *testing.T, pool *pgxpool.Pool) []int64 {
 	t.Helper()
-	rows, err := pool.Query(context.Background(), "SELECT id FROM elier.dicts ORDER BY id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ids
+	return queryColumn[int64](t, pool, "SELECT id FROM elier.dicts ORDER BY id")
 }
 
 // TestProductDocumentsPacked: a full build packs its product documents
