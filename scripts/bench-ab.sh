@@ -14,7 +14,8 @@
 # bench/wrk/ids.lua instead (DIST uniform or skewed, N products: the whole
 # catalogue, not one cached entry), both APIs first finish their prefill,
 # and ACCEPT_ENCODING (a browser's by default) is sent; the rounds then
-# alternate which API goes first.
+# alternate which API goes first. SETTLE (0) seconds more are given to both
+# after their prefills, for what a binary does after it.
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 OLD_API NEW_API" >&2; exit 2; }
 : "${DATABASE_URL:?DATABASE_URL must name a database with a live build}"
@@ -34,6 +35,7 @@ if [ -n "${ROUTE:-}" ]; then
   for l in "$logs/old.log" "$logs/new.log"; do
     for _ in $(seq 1200); do grep -q 'cache prefilled' "$l" && break; sleep 0.5; done
   done
+  sleep "${SETTLE:-0}" # what a binary does after its prefill (SETTLE seconds)
 fi
 # wrk_rps PORT: one run's requests per second.
 wrk_rps() {

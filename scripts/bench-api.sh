@@ -104,6 +104,7 @@ for n in $sizes; do
     t0=$(now)
     wait_prefilled ".bench/api-$n.log" || true # measured as it is, then
     prefill_s=$(elapsed "$t0" "$(now)")
+    wait_packed ".bench/api-$n.log" || true # then the list pages' steady state too
   fi
 
   echo "### $n products"
@@ -111,6 +112,9 @@ for n in $sizes; do
   prefilled=
   if [ -n "$prefill_s" ]; then
     prefilled=" Measured after the API's prefill, seen $prefill_s s after /readyz answered: $(grep -m1 -o 'msg":"cache prefilled[a-z0-9% ]*' ".bench/api-$n.log" | cut -c7-)."
+    if grep -q '"msg":"list items packed' ".bench/api-$n.log"; then
+      prefilled+=" List items packed (pkg/api/listitems.go): $(grep -m1 -o '"items":[0-9]*,"bytes":[0-9]*' ".bench/api-$n.log" | tr -d '"')."
+    fi
   fi
   echo "Median of $rounds rounds; each round runs the ceiling, then the API, $dur each. Load average before: $(cut -d' ' -f1-3 /proc/loadavg).$prefilled"
   echo

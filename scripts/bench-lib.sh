@@ -62,6 +62,15 @@ wait_prefilled() {
   return 1
 }
 
+# wait_packed LOG: waits up to 120 s for elier-api's "list items packed"
+# line (pkg/api/listitems.go: after a whole prefill, list pages are put
+# together from the packed items); fails when none came (an API from
+# before the packing, or a cache too small to hold the catalogue).
+wait_packed() {
+  for _ in $(seq 240); do grep -q '"msg":"list items packed' "$1" && return 0; sleep 0.5; done
+  return 1
+}
+
 # db_url URL DB: URL with its database name replaced by DB.
 db_url() { echo "$1" | sed -E "s#/[^/?]*(\\?|\$)#/$2\\1#"; }
 

@@ -48,6 +48,7 @@ metric() { curl -fs "http://$api/metrics" | awk -v m="$1" '$1 == m { print $2 }'
 t0=$(now)
 wait_prefilled "$log" || { echo "bench-memory: no prefill after 300 s" >&2; tail -5 "$log" >&2; exit 1; }
 t1=$(now)
+wait_packed "$log" || { echo "bench-memory: no list items packed 120 s after the prefill" >&2; tail -5 "$log" >&2; exit 1; }
 rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$apipid/status"; }
 hwm() { awk '/VmHWM/ {print int($2/1024)}' "/proc/$apipid/status"; }
 
@@ -75,7 +76,10 @@ echo "| cache needed to hold it whole (the API's rule) | $(metric elier_cache_ne
 echo "| cache capacity | $(metric elier_cache_capacity_bytes) |"
 echo "| prefill: products, documents, bytes, seconds (the API's log; a product's list item is in its document's pieces) | $(field products) products, $(field documents) documents, $(field bytes) bytes, $(printf %.1f "$(field seconds)") s (seen after $(elapsed "$t0" "$t1") s) |"
 echo "| cache entries, bytes after the prefill | $(metric elier_cache_entries), $(metric elier_cache_bytes) |"
-echo "| elier-api RSS after the prefill | $(rss) MiB |"
+packed=$(grep '"msg":"list items packed' "$log" | head -1)
+pfield() { python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$packed" "$1"; }
+echo "| list items packed after the prefill (pkg/api/listitems.go): items, bytes, seconds | $(pfield items), $(pfield bytes), $(printf %.1f "$(pfield seconds)") s |"
+echo "| elier-api RSS after the prefill and the packing | $(rss) MiB |"
 echo
 echo "Closed loop, \`wrk -t1 -c32 -d$dur --latency\`, uniform ids over all $n products, \`Accept-Encoding: $ae\`:"
 echo
@@ -129,6 +133,7 @@ wait "$apipid" 2>/dev/null || true
 bin/elier-api --addr "$api" --database-url "$url" --mlock 2>"$log" & apipid=$!
 wait_http "$api" /readyz
 wait_prefilled "$log" || { echo "bench-memory: no prefill after 300 s (--mlock)" >&2; tail -5 "$log" >&2; exit 1; }
+wait_packed "$log" || { echo "bench-memory: no list items packed (--mlock)" >&2; tail -5 "$log" >&2; exit 1; }
 for r in "${routes[@]}"; do run "$r" >/dev/null; done # warm, as the rows above were
 echo
 echo "The same API restarted with \`--mlock\`, prefilled, every route run once to warm it, then the page cache dropped:"

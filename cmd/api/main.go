@@ -42,11 +42,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	// The cache lives outside the Go heap (pkg/api/cache.go), so the heap
 	// is only what serving needs: buffers of open connections and requests
-	// in flight, usually 15-30 MB. A soft limit keeps it there under
-	// overload too (RSS: the cache budget plus about 100 MB), unless
-	// GOMEMLIMIT says otherwise.
+	// in flight, usually 15-30 MB, and the packed list items (their size
+	// is added to the limit: pkg/api/listitems.go). A soft limit keeps it
+	// there under overload too (RSS: the cache budget, the list items and
+	// about 100 MB), unless GOMEMLIMIT says otherwise.
 	if getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(128 << 20)
+		cfg.HeapLimit = 128 << 20
+		debug.SetMemoryLimit(cfg.HeapLimit)
 	}
 	if err := api.Run(ctx, cfg); err != nil {
 		cfg.Logger.Error("elier-api stopped", "err", err)

@@ -119,8 +119,8 @@ func getEveryCoding(t testing.TB, c *http.Client, url string) (int, []byte) {
 //
 // Twice over: with the cache filled by requests (list pages read from
 // PostgreSQL, coded by the API), and prefilled (list pages put together
-// from gzip pieces in memory); the two must answer the same bytes and
-// ETags.
+// from the packed list items' gzip pieces in memory); the two must answer
+// the same bytes and ETags.
 func TestEveryCodingDirtyCorpus(t *testing.T) {
 	t.Parallel()
 	url := pgtest.NewDatabase(t)
@@ -133,6 +133,7 @@ func TestEveryCodingDirtyCorpus(t *testing.T) {
 		}
 		return nil
 	})
+	waitItems(t, c, bases[true], 1)
 	conn, err := pgx.Connect(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
@@ -180,8 +181,8 @@ func TestEveryCodingDirtyCorpus(t *testing.T) {
 			}
 		}
 	}
-	if n := metricValue(t, c, bases[true], "elier_list_pages_from_pieces_total"); n == 0 {
-		t.Error("the prefilled API assembled no list page from pieces: the test compared the database's path with itself")
+	if n := metricValue(t, c, bases[true], "elier_list_pages_from_items_total"); n == 0 {
+		t.Error("the prefilled API assembled no list page from its packed items: the test compared the database's path with itself")
 	}
 	if coded == 0 {
 		t.Fatal("no document of the corpus is worth coding: the test checks nothing")

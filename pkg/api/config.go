@@ -49,6 +49,12 @@ type Config struct {
 	CORSOrigins          []string // allowed origins; "*" allows any
 	AccessLog            bool
 
+	// HeapLimit, when positive, is the soft memory limit of the Go heap
+	// the server needs beyond its packed list items (listitems.go): the
+	// runtime's limit becomes it plus their size once they are packed. 0
+	// leaves the runtime's limit (GOMEMLIMIT) alone.
+	HeapLimit int64
+
 	DBTimeout    time.Duration // per request; past it the answer is 503
 	DBMaxConns   int           // pool size
 	DBWorkers    int           // statements answering cache misses at once (at most DBMaxConns)

@@ -338,6 +338,13 @@ func (s *server) servePieces(ctx *fasthttp.RequestCtx, r *resource, page, count 
 	b := pageBuilders.Get().(*pageBuilder)
 	defer pageBuilders.Put(b)
 	b.start(ctx.Response.SwapBody(nil))
+	if it := s.liveItems(r.seen); it != nil && len(it.items) == len(o.ids) {
+		for i := first; i < last; i++ {
+			b.add(it.piece(i))
+		}
+		s.fromItems.Add(1)
+		return s.sendPage(ctx, r, b)
+	}
 	for _, id := range o.ids[first:last] {
 		// The product's split entry: its list item is the first piece. (A
 		// product document a request put in the cache is not split: the
@@ -351,6 +358,11 @@ func (s *server) servePieces(ctx *fasthttp.RequestCtx, r *resource, page, count 
 		}
 		b.addHead(head)
 	}
+	return s.sendPage(ctx, r, b)
+}
+
+// sendPage sends the page b has put together.
+func (s *server) sendPage(ctx *fasthttp.RequestCtx, r *resource, b *pageBuilder) bool {
 	body, hash := b.finish()
 	b.out = nil // the response owns it now
 	r.hash = hash
@@ -568,6 +580,9 @@ func (s *server) serveMetrics(ctx *fasthttp.RequestCtx) {
 		catalogue:    s.catalogue.Load(),
 		prefilled:    s.prefilled.Load(),
 		fromPieces:   s.fromPieces.Load(),
+		fromItems:    s.fromItems.Load(),
+		items:        s.items.Load(),
+		packs:        [2]uint64{s.itemsPacked.Load(), s.itemsRepacked.Load()},
 	})
 	s.cartMetrics.write(&b, s.cart.Stats())
 	ctx.Response.Header.SetContentType("text/plain; version=0.0.4; charset=utf-8")

@@ -155,6 +155,9 @@ type gauges struct {
 	catalogue    *readmodel.Catalogue // the live build's size (nil: not read yet)
 	prefilled    uint64
 	fromPieces   uint64
+	fromItems    uint64
+	items        *listItems
+	packs        [2]uint64 // list items packed whole, repacked
 }
 
 // write writes the whole exposition: the set's series, then the gauges.
@@ -175,6 +178,17 @@ func writeGauges(w io.Writer, g gauges) {
 	vm.WriteGaugeUint64(w, "elier_cache_capacity_bytes", uint64(c.capacity))
 	vm.WriteCounterUint64(w, "elier_cache_prefilled_total", g.prefilled)
 	vm.WriteCounterUint64(w, "elier_list_pages_from_pieces_total", g.fromPieces)
+	vm.WriteCounterUint64(w, "elier_list_pages_from_items_total", g.fromItems)
+	// The packed list items (listitems.go): their build (0: none packed
+	// yet) and the memory they hold.
+	var itemsBuild int64
+	if g.items != nil {
+		itemsBuild = g.items.build
+	}
+	vm.WriteGaugeUint64(w, "elier_list_items_build_id", uint64(itemsBuild))
+	vm.WriteGaugeUint64(w, "elier_list_items_bytes", uint64(g.items.size()))
+	vm.WriteCounterUint64(w, "elier_list_items_packed_total", g.packs[0])
+	vm.WriteCounterUint64(w, "elier_list_items_repacked_total", g.packs[1])
 	if n := c.hits + c.misses; n > 0 {
 		vm.WriteGaugeFloat64(w, "elier_cache_hit_ratio", float64(c.hits)/float64(n))
 	}

@@ -30,24 +30,27 @@ import (
 var errCacheFull = errors.New("the cache holds as much of the catalogue as it can")
 
 // startPrefill cancels the prefill under way and, when prefill is on,
-// starts one for build id: every product (all), or those of ids. The
-// caller holds buildMu.
-func (s *server) startPrefill(id int64, all bool, ids []int32) {
+// starts one for build id: every product (all), or those of ids, the
+// products that differ from build from. The caller holds buildMu.
+func (s *server) startPrefill(id, from int64, all bool, ids []int32) {
 	if s.prefillStop != nil {
 		s.prefillStop()
 		s.prefillStop = nil
 	}
-	if !s.prefillOn || id == 0 || s.cache.fc == nil || (!all && len(ids) == 0) {
+	if !s.prefillOn || id == 0 || s.cache.fc == nil {
 		return
 	}
-	if all {
+	switch {
+	case all:
 		ids = nil
+	case ids == nil:
+		ids = []int32{} // none to read; the new build's list order and items still to take
 	}
 	ctx, cancel := context.WithCancel(s.base)
 	s.prefillStop = cancel
 	s.prefills.Go(func() {
 		defer cancel()
-		s.prefill(ctx, id, ids)
+		s.prefill(ctx, id, from, ids)
 	})
 }
 
@@ -62,7 +65,7 @@ func (s *server) stopPrefill() {
 	s.prefills.Wait()
 }
 
-func (s *server) prefill(ctx context.Context, id int64, ids []int32) {
+func (s *server) prefill(ctx context.Context, id, from int64, ids []int32) {
 	t := time.Now()
 	budget := s.cache.capacity * 9 / 10
 	var products, bytes int64
@@ -116,6 +119,7 @@ func (s *server) prefill(ctx context.Context, id int64, ids []int32) {
 	switch {
 	case err == nil:
 		s.log.Info("cache prefilled", attrs...)
+		s.packItems(ctx, id, from, ids)
 	case errors.Is(err, errCacheFull):
 		s.log.Warn("cache prefilled up to 90% of its capacity: the catalogue does not fit (raise --cache-mb)", attrs...)
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):

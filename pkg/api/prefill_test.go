@@ -29,6 +29,7 @@ func TestPrefill(t *testing.T) {
 		})
 	}
 	waitPrefilled("the catalogue prefilled at start", 3*len(docs))
+	waitItems(t, c, base, 1)
 	// From memory, a product document is kept as its pieces and sent in
 	// gzip, though under stored.MinCoded.
 	if resp, body := do(t, c, "GET", base+"/products/1", "Accept-Encoding", "gzip"); resp.Header.Get("Content-Encoding") != "gzip" ||
@@ -51,8 +52,8 @@ func TestPrefill(t *testing.T) {
 				}
 			}
 		}
-		// List pages, from memory (the order and every item's piece).
-		pages := metricValue(t, c, base, "elier_list_pages_from_pieces_total")
+		// List pages, from memory: the packed list items (listitems.go).
+		pages := metricValue(t, c, base, "elier_list_pages_from_items_total")
 		for _, pc := range [][2]int{{1, 5}, {2, 3}, {1, 1000}, {4, 2}} {
 			first, last := (pc[0]-1)*pc[1]+1, min(pc[0]*pc[1], len(docs))
 			path := fmt.Sprintf("/products?page=%d&count=%d", pc[0], pc[1])
@@ -64,8 +65,8 @@ func TestPrefill(t *testing.T) {
 				}
 			}
 		}
-		if got := metricValue(t, c, base, "elier_list_pages_from_pieces_total"); got != pages+8 {
-			t.Errorf("list pages from pieces %v -> %v, want 8 more", pages, got)
+		if got := metricValue(t, c, base, "elier_list_pages_from_items_total"); got != pages+8 {
+			t.Errorf("list pages from the packed items %v -> %v, want 8 more", pages, got)
 		}
 		if got := metricValue(t, c, base, "elier_cache_misses_total"); got != misses {
 			t.Errorf("cache misses %v -> %v: documents were read from the database", misses, got)
@@ -77,6 +78,12 @@ func TestPrefill(t *testing.T) {
 	installBuild(t, url, 2, docs2, true)
 	waitLiveBuild(t, c, base, 2)
 	waitPrefilled("products 1 and 10 prefilled after the swap", 3*len(docs)+3*2)
+	waitItems(t, c, base, 2)
+	// Build 2 was built on build 1: its items are build 1's, but for the
+	// changed products, not all read again.
+	if p, r := metricValue(t, c, base, "elier_list_items_packed_total"), metricValue(t, c, base, "elier_list_items_repacked_total"); p != 1 || r != 1 {
+		t.Errorf("list items packed whole %v times, repacked %v; want 1 and 1", p, r)
+	}
 	check(docs2)
 	if resp, _ := do(t, c, "GET", base+"/products/9"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("removed product 9: %d", resp.StatusCode)
@@ -129,4 +136,18 @@ func noise(n int, seed uint32) []byte {
 		b[i] = abc[x&63]
 	}
 	return b
+}
+
+// waitItems waits until the API at base has packed build id's list items.
+func waitItems(t *testing.T, c *http.Client, base string, id float64) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("build %v's list items packed", id), func() error {
+		if v := metricValue(t, c, base, "elier_list_items_build_id"); v != id {
+			return fmt.Errorf("list items of build %v", v)
+		}
+		if v := metricValue(t, c, base, "elier_list_items_bytes"); v <= 0 {
+			return fmt.Errorf("list items of %v bytes", v)
+		}
+		return nil
+	})
 }

@@ -70,12 +70,17 @@ type server struct {
 	lastStale atomic.Pointer[readmodel.Staleness] // for /metrics while the database is away
 	catalogue atomic.Pointer[readmodel.Catalogue] // the live build's size, once read
 
-	prefillOn   bool               // Config.Prefill
-	prefillStop context.CancelFunc // the prefill under way (under buildMu)
-	prefills    sync.WaitGroup
-	prefilled   atomic.Uint64             // documents put in the cache by prefills
-	order       atomic.Pointer[listOrder] // the live build's list order, once read
-	fromPieces  atomic.Uint64             // list pages put together from pieces
+	prefillOn     bool               // Config.Prefill
+	prefillStop   context.CancelFunc // the prefill under way (under buildMu)
+	prefills      sync.WaitGroup
+	prefilled     atomic.Uint64             // documents put in the cache by prefills
+	order         atomic.Pointer[listOrder] // the live build's list order, once read
+	items         atomic.Pointer[listItems] // the live build's list items, once all are cached
+	fromPieces    atomic.Uint64             // list pages put together from pieces
+	fromItems     atomic.Uint64             // of which from the packed list items
+	itemsPacked   atomic.Uint64             // list items packed whole (listitems.go)
+	itemsRepacked atomic.Uint64             // ... and from the previous build's
+	heapLimit     int64                     // Config.HeapLimit
 }
 
 // Run serves the API until ctx ends, then shuts down gracefully: it stops
@@ -130,6 +135,7 @@ func Run(ctx context.Context, cfg Config) error {
 		negativeTTL:  cfg.NegativeTTL,
 		accessLog:    cfg.AccessLog,
 		prefillOn:    cfg.Prefill,
+		heapLimit:    cfg.HeapLimit,
 		cacheControl: cfg.cacheControl(),
 		vary:         fasthttp.HeaderAcceptEncoding,
 		openapi:      []byte(openapi.JSON()),
@@ -323,9 +329,12 @@ func (s *server) setBuild(ctx context.Context, id int64, source string) {
 			s.cache.dropProduct(p)
 		}
 		s.cacheDrops.Add(uint64(len(changed)))
+		// The packed list items stay, old's: the new build's are
+		// repacked from them (listitems.go).
 	} else {
 		s.cache.reset()
 		s.cacheResets.Add(1)
+		s.setItems(nil)
 	}
 	s.build.Store(id)
 	s.newestRow.Store(id)
@@ -334,7 +343,7 @@ func (s *server) setBuild(ctx context.Context, id int64, source string) {
 	s.log.Info("live build changed", "from", old, "to", id, "seen_by", source,
 		"products_dropped", len(changed), "cache_emptied", !related)
 	s.measureCatalogue(ctx, id)
-	s.startPrefill(id, !related, changed)
+	s.startPrefill(id, old, !related, changed)
 }
 
 // measureCatalogue reads the live build's size, for /metrics, and says

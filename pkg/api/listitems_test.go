@@ -1,0 +1,130 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+)
+
+// TestListItems: packed list items put together the same pages, byte for
+// byte, as the cache's split entries they were made from, across chunk
+// boundaries; an item missing from the cache packs nothing; and the items
+// serve only their own build, never once a row of a newer one was seen.
+func TestListItems(t *testing.T) {
+	t.Parallel()
+	s := &server{log: slog.New(slog.DiscardHandler), cache: newCache(64 << 20), pollNow: make(chan struct{}, 1)}
+	s.build.Store(1)
+	s.newestRow.Store(1)
+	// Items big enough (incompressible) that the packing spans chunks.
+	const n = 3000
+	order := make([]int32, n)
+	plain := make([][]byte, n)
+	for i := range order {
+		id := int32(n - i) // a list order that is not the ids' order
+		order[i] = id
+		var filler []byte
+		for j := range 40 {
+			filler = fmt.Appendf(filler, "%08x", uint32(id)*2654435761^uint32(j)*40503)
+		}
+		item := fmt.Appendf(nil, `{"id":%d,"name":"%s"}`, id, filler)
+		product := append(append([]byte{}, item[:len(item)-1]...), `,"features":[]}`...)
+		entry, ok := appendSplit(nil, item, product)
+		if !ok {
+			t.Fatal("appendSplit")
+		}
+		s.cache.put(cacheKey{res: docKey(routeProduct, id)}, encGzip, 200, false, 0, int64(id), entry)
+		plain[i] = item
+	}
+	it := s.buildListItems(context.Background(), 1, order, 64<<10)
+	if it == nil {
+		t.Fatal("nothing packed with every item in the cache")
+	}
+	if len(it.chunks) < 2 {
+		t.Fatalf("%d chunk(s): the test does not cross a chunk's end", len(it.chunks))
+	}
+	for _, pc := range [][2]int64{{0, 5}, {0, 1}, {n - 3, n}, {1000, 1007}, {0, n}} {
+		var b pageBuilder
+		b.start(nil)
+		for i := pc[0]; i < pc[1]; i++ {
+			b.add(it.piece(i))
+		}
+		gz, hash := b.finish()
+		want := append(append([]byte("["), bytes.Join(plain[pc[0]:pc[1]], []byte(","))...), ']')
+		if got := gunzipStrict(t, gz); !bytes.Equal(got, want) || hash != pageHash(want) {
+			t.Fatalf("items %d-%d decode to %.80q (hash %x), want %.80q (%x)", pc[0], pc[1], got, hash, want, pageHash(want))
+		}
+	}
+
+	// Build 2: product order[3] changed, order[5] removed, 4000 added
+	// at the end, and the rest as they were; its items are build 1's
+	// but for those, which are read from the cache.
+	order2 := append(append([]int32{}, order[:5]...), order[6:]...)
+	order2 = append(order2, 4000)
+	plain2 := append(append([][]byte{}, plain[:5]...), plain[6:]...)
+	for _, id := range []int32{order[3], 4000} {
+		item := fmt.Appendf(nil, `{"id":%d,"name":"new"}`, id)
+		entry, _ := appendSplit(nil, item, append(append([]byte{}, item[:len(item)-1]...), `,"features":[]}`...))
+		s.cache.put(cacheKey{res: docKey(routeProduct, id)}, encGzip, 200, false, 0, int64(id), entry)
+		if id == 4000 {
+			plain2 = append(plain2, item)
+		} else {
+			plain2[3] = item
+		}
+	}
+	it2 := s.repackItems(context.Background(), it, []int32{order[3], order[5], 4000}, 2, order2, 64<<10)
+	if it2 == nil || it2.build != 2 || len(it2.items) != len(order2) {
+		t.Fatalf("repacked: %+v", it2)
+	}
+	if &it2.chunks[0][0] != &it.chunks[0][0] || len(it2.chunks) != len(it.chunks)+1 {
+		t.Errorf("repacked into %d chunks (build 1's %d, shared: %v): want build 1's and one new", len(it2.chunks), len(it.chunks), &it2.chunks[0][0] == &it.chunks[0][0])
+	}
+	for _, pc := range [][2]int64{{0, 8}, {n - 4, n}, {0, n}} {
+		var b pageBuilder
+		b.start(nil)
+		for i := pc[0]; i < pc[1]; i++ {
+			b.add(it2.piece(i))
+		}
+		gz, hash := b.finish()
+		want := append(append([]byte("["), bytes.Join(plain2[pc[0]:pc[1]], []byte(","))...), ']')
+		if got := gunzipStrict(t, gz); !bytes.Equal(got, want) || hash != pageHash(want) {
+			t.Fatalf("repacked items %d-%d decode to %.80q, want %.80q", pc[0], pc[1], got, want)
+		}
+	}
+	if w := it.wasted(); w != 0 {
+		t.Errorf("items packed whole waste %.3f of their chunks", w)
+	}
+	// Wasted: the bytes of build 1's item of order[3] and order[5].
+	used, old := 0, 0
+	for _, r := range it2.items {
+		used += int(r.len)
+	}
+	for _, r := range it.items {
+		old += int(r.len)
+	}
+	want := 1 - float64(used)/float64(old+int(it2.items[3].len)+int(it2.items[len(it2.items)-1].len))
+	if w := it2.wasted(); w <= 0 || w != want {
+		t.Errorf("repacked items waste %.5f of their chunks, want %.5f", w, want)
+	}
+
+	s.setItems(it)
+	if s.liveItems(1) != it {
+		t.Fatal("the live build's items are not used")
+	}
+	if s.liveItems(2) != nil {
+		t.Error("build 1's items served a page of build 2")
+	}
+	s.newerRow(2, order[7])
+	if s.liveItems(1) != nil {
+		t.Error("the items served a page after a row of a newer build was seen")
+	}
+	if s.buildListItems(context.Background(), 1, order, 64<<10) != nil {
+		t.Error("items packed though one was dropped from the cache")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if s.buildListItems(ctx, 1, order[8:], 64<<10) != nil {
+		t.Error("items packed after the context ended")
+	}
+}
