@@ -44,18 +44,7 @@ func TestListItems(t *testing.T) {
 	if len(it.chunks) < 2 {
 		t.Fatalf("%d chunk(s): the test does not cross a chunk's end", len(it.chunks))
 	}
-	for _, pc := range [][2]int64{{0, 5}, {0, 1}, {n - 3, n}, {1000, 1007}, {0, n}} {
-		var b pageBuilder
-		b.start(nil)
-		for i := pc[0]; i < pc[1]; i++ {
-			b.add(it.piece(i))
-		}
-		gz, hash := b.finish()
-		want := append(append([]byte("["), bytes.Join(plain[pc[0]:pc[1]], []byte(","))...), ']')
-		if got := gunzipStrict(t, gz); !bytes.Equal(got, want) || hash != pageHash(want) {
-			t.Fatalf("items %d-%d decode to %.80q (hash %x), want %.80q (%x)", pc[0], pc[1], got, hash, want, pageHash(want))
-		}
-	}
+	checkPages(t, "packed", it, plain, [][2]int64{{0, 5}, {0, 1}, {n - 3, n}, {1000, 1007}, {0, n}})
 
 	// Build 2: product order[3] changed, order[5] removed, 4000 added
 	// at the end, and the rest as they were; its items are build 1's
@@ -80,18 +69,7 @@ func TestListItems(t *testing.T) {
 	if &it2.chunks[0][0] != &it.chunks[0][0] || len(it2.chunks) != len(it.chunks)+1 {
 		t.Errorf("repacked into %d chunks (build 1's %d, shared: %v): want build 1's and one new", len(it2.chunks), len(it.chunks), &it2.chunks[0][0] == &it.chunks[0][0])
 	}
-	for _, pc := range [][2]int64{{0, 8}, {n - 4, n}, {0, n}} {
-		var b pageBuilder
-		b.start(nil)
-		for i := pc[0]; i < pc[1]; i++ {
-			b.add(it2.piece(i))
-		}
-		gz, hash := b.finish()
-		want := append(append([]byte("["), bytes.Join(plain2[pc[0]:pc[1]], []byte(","))...), ']')
-		if got := gunzipStrict(t, gz); !bytes.Equal(got, want) || hash != pageHash(want) {
-			t.Fatalf("repacked items %d-%d decode to %.80q, want %.80q", pc[0], pc[1], got, want)
-		}
-	}
+	checkPages(t, "repacked", it2, plain2, [][2]int64{{0, 8}, {n - 4, n}, {0, n}})
 	if w := it.wasted(); w != 0 {
 		t.Errorf("items packed whole waste %.3f of their chunks", w)
 	}
@@ -126,5 +104,24 @@ func TestListItems(t *testing.T) {
 	cancel()
 	if s.buildListItems(ctx, 1, order[8:], 64<<10) != nil {
 		t.Error("items packed after the context ended")
+	}
+}
+
+// checkPages puts together the pages of items [first, last) of it, for
+// each pair of spans, and checks each against the plain items it was
+// packed from, joined as a page ("[", ",", "]"), and its hash.
+func checkPages(t *testing.T, what string, it *listItems, plain [][]byte, spans [][2]int64) {
+	t.Helper()
+	for _, sp := range spans {
+		var b pageBuilder
+		b.start(nil)
+		for i := sp[0]; i < sp[1]; i++ {
+			b.add(it.piece(i))
+		}
+		gz, hash := b.finish()
+		want := append(append([]byte("["), bytes.Join(plain[sp[0]:sp[1]], []byte(","))...), ']')
+		if got := gunzipStrict(t, gz); !bytes.Equal(got, want) || hash != pageHash(want) {
+			t.Fatalf("%s items %d-%d decode to %.80q (hash %x), want %.80q (%x)", what, sp[0], sp[1], got, hash, want, pageHash(want))
+		}
 	}
 }
