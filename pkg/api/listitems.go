@@ -82,33 +82,18 @@ func (s *server) buildListItems(ctx context.Context, build int64, order []int32,
 // is read.
 func (s *server) repackItems(ctx context.Context, base *listItems, changed []int32, build int64, order []int32, chunk int) *listItems {
 	it := &listItems{build: build, ids: order, items: make([]itemRef, 0, len(order))}
-	// at[id] is 1 + the position of id's item in base, 0 for none.
-	var at []int32
+	var at positions
 	if base != nil {
 		it.chunks = base.chunks[:len(base.chunks):len(base.chunks)]
-		top := int32(0)
-		for _, id := range base.ids {
-			top = max(top, id)
-		}
-		at = make([]int32, top+1)
-		for i, id := range base.ids {
-			if id >= 0 {
-				at[id] = int32(i) + 1
-			}
-		}
-		for _, id := range changed {
-			if id >= 0 && id <= top {
-				at[id] = 0
-			}
-		}
+		at = newPositions(base.ids, changed)
 	}
 	var cur, scratch []byte
 	for i, id := range order {
 		if i&0xfff == 0 && ctx.Err() != nil {
 			return nil
 		}
-		if id >= 0 && int(id) < len(at) && at[id] > 0 {
-			it.items = append(it.items, base.items[at[id]-1])
+		if p := at.get(id); p > 0 {
+			it.items = append(it.items, base.items[p-1])
 			continue
 		}
 		h, ok := s.cache.get(scratch, cacheKey{res: docKey(routeProduct, id)}, encGzip, 0)
@@ -135,6 +120,58 @@ func (s *server) repackItems(ctx context.Context, base *listItems, changed []int
 		it.chunks = append(it.chunks, cur)
 	}
 	return it
+}
+
+// positions maps a product id to 1 + the position of its item in a
+// build's list items, 0 for none: an array indexed by id when the ids are
+// dense enough (4 MB at a million products), else a map (an id is any
+// positive 32-bit integer: an array over a sparse export's ids could take
+// gigabytes).
+type positions struct {
+	dense []int32
+	m     map[int32]int32
+}
+
+// newPositions maps ids (a list order) but for the products of changed.
+func newPositions(ids, changed []int32) positions {
+	top := int32(0)
+	for _, id := range ids {
+		top = max(top, id)
+	}
+	var p positions
+	if int64(top) <= 2*int64(len(ids))+1<<16 {
+		p.dense = make([]int32, int64(top)+1)
+	} else {
+		p.m = make(map[int32]int32, len(ids))
+	}
+	for i, id := range ids {
+		p.set(id, int32(i)+1)
+	}
+	for _, id := range changed {
+		p.set(id, 0)
+	}
+	return p
+}
+
+func (p positions) set(id, v int32) {
+	switch {
+	case p.m != nil && v == 0:
+		delete(p.m, id)
+	case p.m != nil:
+		p.m[id] = v
+	case id >= 0 && int(id) < len(p.dense):
+		p.dense[id] = v
+	}
+}
+
+func (p positions) get(id int32) int32 {
+	if p.m != nil {
+		return p.m[id]
+	}
+	if id >= 0 && int(id) < len(p.dense) {
+		return p.dense[id]
+	}
+	return 0
 }
 
 // wasted is the share of the bytes written into its chunks that no item

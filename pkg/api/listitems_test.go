@@ -125,3 +125,30 @@ func checkPages(t *testing.T, what string, it *listItems, plain [][]byte, spans 
 		}
 	}
 }
+
+// TestPositions: an id's position in a list order, whether the ids are
+// dense (an array) or sparse up to the largest id the contract allows (a
+// map: an array would take 8 GB), and none for the changed products.
+func TestPositions(t *testing.T) {
+	t.Parallel()
+	for _, ids := range [][]int32{{3, 1, 2, 7}, {2147483647, 5, 1 << 30, 9}} {
+		p := newPositions(ids, []int32{ids[2], 12345})
+		if (p.m == nil) != (ids[0] == 3) {
+			t.Errorf("%v: map %v", ids, p.m != nil)
+		}
+		for i, id := range ids {
+			want := int32(i) + 1
+			if i == 2 {
+				want = 0 // changed
+			}
+			if got := p.get(id); got != want {
+				t.Errorf("%v: position of %d = %d, want %d", ids, id, got, want)
+			}
+		}
+		for _, id := range []int32{0, -1, 4, 12345, 2147483646} {
+			if got := p.get(id); got != 0 {
+				t.Errorf("%v: position of %d (not in the order) = %d", ids, id, got)
+			}
+		}
+	}
+}
