@@ -21,8 +21,8 @@ import (
 // whole build in (packItems), and never changes. After a swap that
 // dropped only the products the new build changed, the new build's items
 // are the old ones' references, but for those products, read from the
-// cache (repackItems: tens of milliseconds at a million products, where
-// reading every item from the cache takes seconds of a core); the two
+// cache (repackItems: 0.18-0.25 s at a million products with 1% changed,
+// where reading every item from the cache takes 2.2 s of a core); the two
 // share their chunks. Otherwise a build change drops them and the next
 // whole prefill packs the new build's. A page uses it only for its
 // own build, and not once a row of a newer build has been seen: pages
