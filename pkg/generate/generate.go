@@ -168,11 +168,16 @@ func (s Stats) Bytes() int64 {
 	return n
 }
 
+// errBusy: another run is writing into the same directory (lockDir).
+var errBusy = errors.New("another elier-etl generate is writing into this directory")
+
 // Write generates the six files into dir, creating it if needed and
 // replacing files of the same names. Each file is written as NAME.tmp and
 // renamed only once all six are complete, so an interrupted run never leaves
 // a partial file under a real name; on error or cancellation the .tmp files
 // are removed. Cancelling ctx stops the writers within a few milliseconds.
+// A run holds dir's lock while it writes (lockDir): a second run into the
+// same directory at the same time fails at once, writing nothing.
 func Write(ctx context.Context, dir string, opts Options) (Stats, error) {
 	if err := opts.check(); err != nil {
 		return Stats{}, fmt.Errorf("generating: %w", err)
@@ -180,6 +185,11 @@ func Write(ctx context.Context, dir string, opts Options) (Stats, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Stats{}, fmt.Errorf("generating: creating directory: %w", err)
 	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return Stats{}, fmt.Errorf("generating: %w", err)
+	}
+	defer unlock()
 	g := &gen{products: opts.Products, seed: opts.Seed, total: opts.Products}
 	if opts.Revision > 0 {
 		rv, err := newRev(ctx, g, opts.Revision, opts.Change)

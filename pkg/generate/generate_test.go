@@ -603,3 +603,32 @@ func BenchmarkWrite(b *testing.B) {
 	b.SetBytes(st.Bytes())
 	b.ReportMetric(float64(st.Rows()), "rows/op")
 }
+
+// TestWriteLocksDirectory: a run into a directory another run is writing
+// into fails at once and writes nothing there; once the other is done, it
+// runs.
+func TestWriteLocksDirectory(t *testing.T) {
+	t.Parallel()
+	if !lockable {
+		t.Skip("no flock(2) here")
+	}
+	dir := t.TempDir()
+	unlock, err := lockDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Write(context.Background(), dir, Options{Products: 20, Seed: 1})
+	if !errors.Is(err, errBusy) {
+		t.Fatalf("Write into a locked directory: %v, want %v", err, errBusy)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the refused run left %d files", len(entries))
+	}
+	unlock()
+	if _, err := Write(context.Background(), dir, Options{Products: 20, Seed: 1}); err != nil {
+		t.Fatalf("Write once the lock is free: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "product.csv")); err != nil {
+		t.Fatal(err)
+	}
+}
