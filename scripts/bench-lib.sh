@@ -54,22 +54,22 @@ wait_http() {
   return 1
 }
 
-# wait_prefilled LOG: waits up to 300 s for elier-api's "cache prefilled"
-# line in its log LOG (either form: the whole catalogue, or up to 90% of
-# the cache); fails when none came.
-wait_prefilled() {
-  for _ in $(seq 600); do grep -q '"msg":"cache prefilled' "$1" && return 0; sleep 0.5; done
+# wait_msg LOG MSG SECONDS: waits up to SECONDS for a line of elier-api's
+# JSON log LOG whose message starts with MSG; fails when none came.
+wait_msg() {
+  for _ in $(seq $(($3 * 2))); do grep -q "\"msg\":\"$2" "$1" && return 0; sleep 0.5; done
   return 1
 }
 
-# wait_packed LOG: waits up to 120 s for elier-api's "list items packed"
-# line (pkg/api/listitems.go: after a whole prefill, list pages are put
+# wait_prefilled LOG: elier-api's "cache prefilled" line, within 300 s
+# (either form: the whole catalogue, or up to 90% of the cache).
+wait_prefilled() { wait_msg "$1" "cache prefilled" 300; }
+
+# wait_packed LOG: elier-api's "list items packed" line, within 120 s
+# (pkg/api/listitems.go: after a whole prefill, list pages are put
 # together from the packed items); fails when none came (an API from
 # before the packing, or a cache too small to hold the catalogue).
-wait_packed() {
-  for _ in $(seq 240); do grep -q '"msg":"list items packed' "$1" && return 0; sleep 0.5; done
-  return 1
-}
+wait_packed() { wait_msg "$1" "list items packed" 120; }
 
 # db_url URL DB: URL with its database name replaced by DB.
 db_url() { echo "$1" | sed -E "s#/[^/?]*(\\?|\$)#/$2\\1#"; }

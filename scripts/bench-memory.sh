@@ -65,7 +65,8 @@ provenance "BENCH_PRODUCTS=$n BENCH_DURATION=$dur BENCH_SWAPS=$swaps make bench-
   "generated export of $n products (BENCH_SEED=${BENCH_SEED:-1}), revisions 0 and 1 (1% changed), loaded by elier-etl"
 echo
 prefill=$(grep '"msg":"cache prefilled' "$log" | head -1)
-field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$prefill" "$1"; }
+# jfield LINE KEY: KEY of the JSON log line LINE.
+jfield() { python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$1" "$2"; }
 echo "elier-api with its defaults (\`--cache-mb\` $(grep -o '"cache_mb":[0-9]*' "$log" | head -1 | cut -d: -f2), \`--prefill\`):"
 echo
 echo "| what | value |"
@@ -74,11 +75,10 @@ echo "| products | $(metric elier_catalogue_products) |"
 echo "| stored bytes of the served documents (the build's record) | $(metric elier_catalogue_stored_bytes) |"
 echo "| cache needed to hold it whole (the API's rule) | $(metric elier_cache_needed_bytes) |"
 echo "| cache capacity | $(metric elier_cache_capacity_bytes) |"
-echo "| prefill: products, documents, bytes, seconds (the API's log; a product's list item is in its document's pieces) | $(field products) products, $(field documents) documents, $(field bytes) bytes, $(printf %.1f "$(field seconds)") s (seen after $(elapsed "$t0" "$t1") s) |"
+echo "| prefill: products, documents, bytes, seconds (the API's log; a product's list item is in its document's pieces) | $(jfield "$prefill" products) products, $(jfield "$prefill" documents) documents, $(jfield "$prefill" bytes) bytes, $(printf %.1f "$(jfield "$prefill" seconds)") s (seen after $(elapsed "$t0" "$t1") s) |"
 echo "| cache entries, bytes after the prefill | $(metric elier_cache_entries), $(metric elier_cache_bytes) |"
 packed=$(grep '"msg":"list items packed' "$log" | head -1)
-pfield() { python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$packed" "$1"; }
-echo "| list items packed after the prefill (pkg/api/listitems.go): items, bytes, seconds | $(pfield items), $(pfield bytes), $(printf %.1f "$(pfield seconds)") s |"
+echo "| list items packed after the prefill (pkg/api/listitems.go): items, bytes, seconds | $(jfield "$packed" items), $(jfield "$packed" bytes), $(printf %.1f "$(jfield "$packed" seconds)") s |"
 echo "| elier-api RSS after the prefill and the packing | $(rss) MiB |"
 echo
 echo "Closed loop, \`wrk -t1 -c32 -d$dur --latency\`, uniform ids over all $n products, \`Accept-Encoding: $ae\`:"
