@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/elier/catalogue/pkg/api"
@@ -47,8 +46,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// there under overload too (RSS: the cache budget, the list items and
 	// about 100 MB), unless GOMEMLIMIT says otherwise.
 	if getenv("GOMEMLIMIT") == "" {
-		cfg.HeapLimit = 128 << 20
-		debug.SetMemoryLimit(cfg.HeapLimit)
+		cfg.HeapLimit = 128 << 20 // api.Run sets the runtime's limit from it
 	}
 	if err := api.Run(ctx, cfg); err != nil {
 		cfg.Logger.Error("elier-api stopped", "err", err)

@@ -50,9 +50,9 @@ type Config struct {
 	AccessLog            bool
 
 	// HeapLimit, when positive, is the soft memory limit of the Go heap
-	// the server needs beyond its packed list items (listitems.go): the
-	// runtime's limit becomes it plus their size once they are packed. 0
-	// leaves the runtime's limit (GOMEMLIMIT) alone.
+	// the server needs beyond its packed list items (listitems.go): Run
+	// sets the runtime's limit to it, and to it plus their size once they
+	// are packed. 0 leaves the runtime's limit (GOMEMLIMIT) alone.
 	HeapLimit int64
 
 	DBTimeout    time.Duration // per request; past it the answer is 503

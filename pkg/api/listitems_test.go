@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"testing"
 )
 
@@ -150,5 +151,29 @@ func TestPositions(t *testing.T) {
 				t.Errorf("%v: position of %d (not in the order) = %d", ids, id, got)
 			}
 		}
+	}
+}
+
+// TestItemsRaiseHeapLimit: a server that owns the soft memory limit
+// raises it by its list items' size when they are packed, and leaves it
+// when they are dropped; one that does not own it never touches it. Not
+// parallel: the limit is the process's.
+func TestItemsRaiseHeapLimit(t *testing.T) {
+	before := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(before) })
+	it := &listItems{build: 1, chunks: [][]byte{make([]byte, 0, 1<<20)}, items: make([]itemRef, 10)}
+	(&server{}).setItems(it)
+	if got := debug.SetMemoryLimit(-1); got != before {
+		t.Errorf("a server without HeapLimit moved the limit: %d, was %d", got, before)
+	}
+	s := &server{heapLimit: 64 << 20}
+	s.setItems(it)
+	want := int64(64<<20) + it.size()
+	if got := debug.SetMemoryLimit(-1); got != want || it.size() < 1<<20 {
+		t.Errorf("limit %d with %d bytes of items, want %d", got, it.size(), want)
+	}
+	s.setItems(nil)
+	if got := debug.SetMemoryLimit(-1); got != want {
+		t.Errorf("dropping the items moved the limit to %d, want it left at %d", got, want)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,6 +94,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	log := cfg.Logger
+	if cfg.HeapLimit > 0 {
+		debug.SetMemoryLimit(cfg.HeapLimit) // raised by the list items' size once packed (setItems)
+	}
 	if cfg.Mlock {
 		if err := lockMemory(); err != nil {
 			return err
