@@ -49,7 +49,10 @@ var (
 //	4  documents stored coded (pkg/stored), as bytea
 //	5  no list items: readers cut each from its product document
 //	6  product documents packed with their lineage's dictionary (elier.dicts)
-const Format = 6
+//	7  gzip written by pkg/deflate: the same bodies as 6, other coded bytes,
+//	   so a live build of 6 is not the base of an incremental build (its
+//	   unchanged documents would keep bytes a full build no longer writes)
+const Format = 7
 
 // servable says whether a build of the given storage format can be served
 // (and so rolled back to): format 2 lacks only what loads use (h_input,

@@ -1,6 +1,7 @@
 package build
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,14 +12,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	kgzip "github.com/klauspost/compress/gzip"
 
 	"github.com/elier/catalogue/internal/pgtest"
 	"github.com/elier/catalogue/pkg/generate"
 	"github.com/elier/catalogue/pkg/readmodel"
 )
 
-// catalogue is everything the API serves of the live build: each product's
-// four documents, and the list order.
 // catalogue is what a build serves: each product's list item and three
 // bodies (decoded with the standard library's gzip, not pkg/stored's
 // decoder), their stored forms, and the list order.
@@ -552,6 +552,48 @@ func TestUpgradeFromFourthFormat(t *testing.T) {
 		t.Errorf("a load over a format-4 build: %s", s.Kind)
 	}
 	sameCatalogue(t, "reloaded again", snapshot(t, pool), want)
+}
+
+// TestUpgradeFromSixthFormat: a live build of storage format 6 holds gzip
+// written by klauspost/compress, other bytes than pkg/deflate's for the
+// same bodies; the first load of this format over it is full, so that no
+// document keeps bytes a full build would not write.
+func TestUpgradeFromSixthFormat(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	ctx := context.Background()
+	old := mustRebuild(t, pool, fixtureDir)
+	want := snapshot(t, pool)
+	recoded := 0
+	for id, st := range want.stored {
+		if !strings.HasPrefix(st[1], "\x1f\x8b") {
+			continue
+		}
+		var b bytes.Buffer
+		w, _ := kgzip.NewWriterLevel(&b, 3)
+		_, _ = w.Write([]byte(want.docs[id][2]))
+		_ = w.Close()
+		if _, err := pool.Exec(ctx, fmt.Sprintf("UPDATE %s.docs SET styles = $1 WHERE id = $2", ident(old.Schema)),
+			b.Bytes(), id); err != nil {
+			t.Fatal(err)
+		}
+		recoded++
+	}
+	if _, err := pool.Exec(ctx, "UPDATE elier.builds SET format = 6 WHERE id = $1", old.BuildID); err != nil {
+		t.Fatal(err)
+	}
+	six := snapshot(t, pool)
+	if recoded == 0 || maps.EqualFunc(six.stored, want.stored, func(a, b [3]string) bool { return a == b }) {
+		t.Fatalf("the format-6 build's styles were not recoded (%d coded)", recoded)
+	}
+	if !maps.Equal(six.docs, want.docs) {
+		t.Fatal("recoding changed a served body")
+	}
+	s := mustRebuild(t, pool, fixtureDir)
+	if s.Kind != KindFull || s.Products.Unchanged != int64(len(want.docs)) {
+		t.Errorf("first load over a format-6 build: %s, %+v", s.Kind, s.Products)
+	}
+	sameCatalogue(t, "loaded over format 6", snapshot(t, pool), want)
 }
 
 // checkStoredBytes: the stored bytes a load reports and records for the

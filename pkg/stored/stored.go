@@ -26,16 +26,11 @@ import (
 	"io"
 	"sync"
 
+	"github.com/elier/catalogue/pkg/deflate"
 	"github.com/klauspost/compress/gzip"
 )
 
 const (
-	// Level is the gzip level: level 3 of klauspost/compress codes styles
-	// documents (median 1.9 KB) to 0.23x at 14-17 µs each here, as fast as
-	// level 1, and product documents to 0.72x where level 1 gives 0.77x;
-	// levels 5-9 gain under 2% for up to 2.5x the time.
-	Level = 3
-
 	// MinCoded: smaller bodies are stored as they are. Coding is paid once
 	// per document at build time, on a build's two cores, and what it saves
 	// grows with the body: a styles document (median 1.9 KB) loses 1.5 KB
@@ -54,19 +49,20 @@ func Coded(b []byte) bool { return len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b }
 
 // An Encoder writes documents in their stored form. It is not safe for
 // concurrent use; each goroutine that encodes keeps its own.
+//
+// The gzip is pkg/deflate's, written for exactly this: short documents
+// coded one at a time. On the styles documents of a 1M-product export it
+// codes as small as klauspost/compress's level 3 (0.231x of the plain
+// bytes) in 0.62x of its time (docs/BENCHMARKS.md, "A deflate encoder for
+// short documents"), where most of klauspost's time went to choosing each
+// document's Huffman codes.
 type Encoder struct {
-	w   *gzip.Writer
-	buf bytes.Buffer
+	d   deflate.Encoder
+	buf []byte
 }
 
 // NewEncoder returns an Encoder.
-func NewEncoder() *Encoder {
-	w, err := gzip.NewWriterLevel(nil, Level)
-	if err != nil {
-		panic(err) // Level is a valid level
-	}
-	return &Encoder{w: w}
-}
+func NewEncoder() *Encoder { return new(Encoder) }
 
 // Append appends body's stored form to dst: its gzip coding when that is
 // smaller and body is at least MinCoded bytes long, else body. The same
@@ -78,18 +74,11 @@ func (e *Encoder) Append(dst, body []byte) []byte {
 	if len(body) < MinCoded && !magic {
 		return append(dst, body...)
 	}
-	e.buf.Reset()
-	e.w.Reset(&e.buf)
-	if _, err := e.w.Write(body); err != nil {
-		panic(err) // a bytes.Buffer does not fail
-	}
-	if err := e.w.Close(); err != nil {
-		panic(err)
-	}
-	if e.buf.Len() >= len(body) && !magic {
+	e.buf = e.d.AppendGzip(e.buf[:0], body)
+	if len(e.buf) >= len(body) && !magic {
 		return append(dst, body...)
 	}
-	return append(dst, e.buf.Bytes()...)
+	return append(dst, e.buf...)
 }
 
 // ErrCorrupt: a stored document that says it is coded does not decode.
