@@ -2,7 +2,8 @@
 // save, one document at a time as a build codes them: for each kind of
 // document (styles, product, related, list item) of a loaded catalogue, the
 // ratio (coded bytes over plain, a body that does not shrink counted as
-// plain) and the speed of gzip (klauspost/compress, the levels given),
+// plain) and the speed of gzip (klauspost/compress, the levels given, and
+// pkg/deflate, which pkg/stored uses),
 // brotli (andybalholm/brotli) and the time to decode gzip. It decides
 // pkg/stored's Level and MinCoded (docs/BENCHMARKS.md, "Stored coding").
 // With a dictionary learnt, as a build learns it, from the first
@@ -28,6 +29,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/elier/catalogue/pkg/deflate"
 	"github.com/elier/catalogue/pkg/readmodel"
 	"github.com/elier/catalogue/pkg/stored"
 )
@@ -72,6 +74,9 @@ func main() {
 			w, _ := gzip.NewWriterLevel(nil, lvl)
 			row(fmt.Sprintf("gzip %d", lvl), func(b *bytes.Buffer, d []byte) { w.Reset(b); w.Write(d); w.Close() })
 		}
+		var de deflate.Encoder
+		var dout []byte
+		row("gzip, pkg/deflate", func(b *bytes.Buffer, d []byte) { dout = de.AppendGzip(dout[:0], d); b.Write(dout) })
 		for _, lvl := range []int{1, 5} {
 			w := brotli.NewWriterLevel(nil, lvl)
 			row(fmt.Sprintf("brotli %d", lvl), func(b *bytes.Buffer, d []byte) { w.Reset(b); w.Write(d); w.Close() })

@@ -462,7 +462,7 @@ func mergeInto(ctx context.Context, j *docJob, src *docSource, base *baseStream)
 	// documents in, so that PostgreSQL's side of the COPY (TOAST
 	// compression, WAL) runs in parallel with itself and with the merge.
 	batches := make(chan *docBatch, 2*copyStreams)
-	skuBatches := make(chan [][]any, 4)
+	skuBatches := make(chan []stockRow, 4)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(batches)
@@ -487,7 +487,7 @@ func mergeInto(ctx context.Context, j *docJob, src *docSource, base *baseStream)
 			}
 			defer conn.Release()
 			src := &batchSource{ctx: gctx, in: batches, since: j.since, pack: j.pack}
-			n, err := conn.CopyFrom(gctx, table, docsColumns, src)
+			n, err := copyBinary(gctx, conn, table, docsColumns, src.next)
 			total.Add(n)
 			bytes.Add(src.bytes)
 			if err != nil {
@@ -508,11 +508,11 @@ func mergeInto(ctx context.Context, j *docJob, src *docSource, base *baseStream)
 
 // produce builds the range's documents, keeps those the comparer says to
 // write, and hands them on in batches, their skus' stock beside them.
-func produce(ctx context.Context, src *docSource, cmp *comparer, pack *packer, out chan<- *docBatch, skus chan<- [][]any) error {
+func produce(ctx context.Context, src *docSource, cmp *comparer, pack *packer, out chan<- *docBatch, skus chan<- []stockRow) error {
 	for {
 		b := batchPool.Get().(*docBatch)
 		b.reset()
-		var stock [][]any
+		var stock []stockRow
 		for len(b.rows) < batchRows && !src.done() {
 			skipped, err := skipUnchanged(src, cmp)
 			if err != nil {
@@ -533,7 +533,7 @@ func produce(ctx context.Context, src *docSource, cmp *comparer, pack *packer, o
 				b.add(src)
 				pack.sample(src.prod)
 				for _, sk := range src.skus {
-					stock = append(stock, []any{sk[0], src.id, sk[1]})
+					stock = append(stock, stockRow{id: sk[0], product: src.id, quantity: sk[1]})
 				}
 			}
 		}
@@ -581,34 +581,41 @@ func skipUnchanged(src *docSource, cmp *comparer) (bool, error) {
 	return true, cmp.same()
 }
 
+// stockRow is one sku's stock, in stockColumns' order after since.
+type stockRow struct{ id, product, quantity int32 }
+
 // copySkus COPYs the written products' skus' stock into the job's sku
 // table (a full build's own, an incremental build's lineage's).
-func copySkus(ctx context.Context, j *docJob, in <-chan [][]any) error {
+func copySkus(ctx context.Context, j *docJob, in <-chan []stockRow) error {
 	conn, err := j.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("writing the skus' stock: %w", err)
 	}
 	defer conn.Release()
-	var cur [][]any
+	var cur []stockRow
 	i := 0
-	row := make([]any, 0, 4)
-	src := pgx.CopyFromFunc(func() ([]any, error) {
+	next := func(w *copyWriter) (bool, error) {
 		for i >= len(cur) {
 			select {
 			case b, ok := <-in:
 				if !ok {
-					return nil, nil
+					return false, nil
 				}
 				cur, i = b, 0
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return false, ctx.Err()
 			}
 		}
-		row = append(append(row[:0], j.since), cur[i]...)
+		r := cur[i]
 		i++
-		return row, nil
-	})
-	if _, err := conn.CopyFrom(ctx, j.skuTarget(), stockColumns, src); err != nil {
+		w.row(len(stockColumns))
+		w.int8(j.since)
+		w.int4(r.id)
+		w.int4(r.product)
+		w.int4(r.quantity)
+		return true, nil
+	}
+	if _, err := copyBinary(ctx, conn, j.skuTarget(), stockColumns, next); err != nil {
 		return fmt.Errorf("writing the skus' stock: %w", err)
 	}
 	return nil
@@ -631,7 +638,8 @@ type docBatch struct {
 type docRow struct {
 	id      int32
 	hashes  [3]int64
-	input   any    // h_input: an int64, or nil when not hashed
+	input   int64
+	inputOK bool   // h_input is NULL when not hashed
 	end     [3]int // arena offsets where product, styles, related end
 	skusEnd int    // offset in skus where this row's end
 }
@@ -641,10 +649,7 @@ var batchPool = sync.Pool{New: func() any { return &docBatch{} }}
 func (b *docBatch) reset() { b.arena, b.skus, b.rows = b.arena[:0], b.skus[:0], b.rows[:0] }
 
 func (b *docBatch) add(d *docSource) {
-	r := docRow{id: d.id, hashes: d.hashes}
-	if d.inputOK {
-		r.input = d.input
-	}
+	r := docRow{id: d.id, hashes: d.hashes, input: d.input, inputOK: d.inputOK}
 	for i, part := range [3][]byte{d.prod, d.styles, d.related} {
 		b.arena = append(b.arena, part...)
 		r.end[i] = len(b.arena)
@@ -666,15 +671,14 @@ type batchSource struct {
 	since int64
 	cur   *docBatch
 	i     int
-	vals  []any
-	err   error
 	enc   *stored.Encoder
 	pack  *packer
-	coded []byte // the current row's three stored documents
-	bytes int64  // the documents' bytes as readers get them (elier.body_length), so far
+	bytes int64 // the documents' bytes as readers get them (elier.body_length), so far
 }
 
-func (s *batchSource) Next() bool {
+// next writes the next document's row, coded straight into the COPY data;
+// false at the end.
+func (s *batchSource) next(w *copyWriter) (bool, error) {
 	for s.cur == nil || s.i >= len(s.cur.rows) {
 		if s.cur != nil {
 			batchPool.Put(s.cur)
@@ -683,12 +687,11 @@ func (s *batchSource) Next() bool {
 		select {
 		case b, ok := <-s.in:
 			if !ok {
-				return false
+				return false, nil
 			}
 			s.cur, s.i = b, 0
 		case <-s.ctx.Done():
-			s.err = s.ctx.Err()
-			return false
+			return false, s.ctx.Err()
 		}
 	}
 	r := s.cur.rows[s.i]
@@ -699,40 +702,43 @@ func (s *batchSource) Next() bool {
 		start, skus = prev.end[2], prev.skusEnd
 	}
 	a := s.cur.arena
-	ids := s.cur.skus[skus:r.skusEnd:r.skusEnd]
-	if ids == nil {
-		ids = []int32{} // no skus: an empty array, not NULL
-	}
 	if s.enc == nil {
 		s.enc = stored.NewEncoder()
 	}
 	dict, err := s.pack.wait(s.ctx) // at once, after the first row
 	if err != nil {
-		s.err = err
-		return false
+		return false, err
 	}
+	w.row(len(docsColumns))
+	w.int4(r.id)
+	w.int8(s.since)
+	for _, h := range r.hashes {
+		w.int8(h)
+	}
+	if r.inputOK {
+		w.int8(r.input)
+	} else {
+		w.null()
+	}
+	w.int4Array(s.cur.skus[skus:r.skusEnd]) // no skus: an empty array, not NULL
 	prod := a[start:r.end[0]]
-	var c []byte
+	at := w.open()
 	if dict != nil {
-		c = dict.Append(s.coded[:0], prod)
+		w.buf = dict.Append(w.buf, prod)
 		s.bytes += int64(len(prod)) // readers unpack it
 	} else {
-		c = s.enc.Append(s.coded[:0], prod)
-		s.bytes += int64(len(c))
+		w.buf = s.enc.Append(w.buf, prod)
 	}
-	p := len(c)
-	c = s.enc.Append(c, a[r.end[0]:r.end[1]])
-	st := len(c)
-	c = s.enc.Append(c, a[r.end[1]:r.end[2]])
-	s.coded = c
-	s.bytes += int64(len(c) - p)
-	s.vals = append(s.vals[:0], r.id, s.since, r.hashes[0], r.hashes[1], r.hashes[2], r.input, ids,
-		c[:p:p], c[p:st:st], c[st:])
-	return true
+	if n := w.close(at); dict == nil {
+		s.bytes += int64(n)
+	}
+	for _, doc := range [2][]byte{a[r.end[0]:r.end[1]], a[r.end[1]:r.end[2]]} {
+		at := w.open()
+		w.buf = s.enc.Append(w.buf, doc)
+		s.bytes += int64(w.close(at))
+	}
+	return true, nil
 }
-
-func (s *batchSource) Values() ([]any, error) { return s.vals, nil }
-func (s *batchSource) Err() error             { return s.err }
 
 // docSource produces one product's documents per row for COPY.
 type docSource struct {

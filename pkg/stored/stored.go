@@ -35,7 +35,8 @@ const (
 	// per document at build time, on a build's two cores, and what it saves
 	// grows with the body: a styles document (median 1.9 KB) loses 1.5 KB
 	// for 14-17 µs, a product document (median 387 B) only about 110 B for
-	// 9-12 µs, under the response's own headers. At 1,000,011 products,
+	// 9-12 µs, under the response's own headers (times of klauspost's
+	// level 3, which coded them when this was decided). At 1,000,011 products,
 	// coding every body over 200 bytes made the full build 1.18x as long
 	// (scripts/bench-build-ab.sh, docs/BENCHMARKS.md "Stored documents");
 	// from 1 KiB, the bodies that matter are coded and most product and
