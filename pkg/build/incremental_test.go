@@ -501,6 +501,14 @@ func TestUpgradeFromSecondFormat(t *testing.T) {
 	sameCatalogue(t, "reloaded again", snapshot(t, pool), want)
 }
 
+// loadedFixture is a new database with the fixture export loaded: its pool,
+// the load's summary and what it serves.
+func loadedFixture(t *testing.T) (*pgxpool.Pool, *Summary, catalogue) {
+	pool := newPool(t)
+	old := mustRebuild(t, pool, fixtureDir)
+	return pool, old, snapshot(t, pool)
+}
+
 // TestUpgradeFromFourthFormat: a live build of storage format 4, whose
 // lineage stores each list item and whose view shows it, is compared with
 // by the first load of this format (full); its swap replaces the view with
@@ -509,10 +517,8 @@ func TestUpgradeFromSecondFormat(t *testing.T) {
 // document), so a wrong one changes nothing served.
 func TestUpgradeFromFourthFormat(t *testing.T) {
 	t.Parallel()
-	pool := newPool(t)
+	pool, old, want := loadedFixture(t)
 	ctx := context.Background()
-	old := mustRebuild(t, pool, fixtureDir)
-	want := snapshot(t, pool)
 	for _, stmt := range []string{
 		fmt.Sprintf("ALTER TABLE %s.docs ADD COLUMN list_item text NOT NULL DEFAULT 'stored, not served'", ident(old.Schema)),
 		"DROP VIEW elier.docs",
@@ -560,10 +566,8 @@ func TestUpgradeFromFourthFormat(t *testing.T) {
 // document keeps bytes a full build would not write.
 func TestUpgradeFromSixthFormat(t *testing.T) {
 	t.Parallel()
-	pool := newPool(t)
+	pool, old, want := loadedFixture(t)
 	ctx := context.Background()
-	old := mustRebuild(t, pool, fixtureDir)
-	want := snapshot(t, pool)
 	recoded := 0
 	for id, st := range want.stored {
 		if !strings.HasPrefix(st[1], "\x1f\x8b") {
